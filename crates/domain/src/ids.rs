@@ -1,0 +1,214 @@
+//! Identifiers. Every identifier is a validated, cheaply clonable string.
+//!
+//! Identifiers are chosen by the outside world (a SKU from the catalogue, an order id
+//! from the shop, a hold id from the channel), so they are validated when they are
+//! decoded: "parse, don't validate". A value of one of these types is always
+//! 1..=[`ID_LEN_MAX`] bytes of printable ASCII without whitespace. That keeps storage
+//! keys simple (no byte below 0x21 ever appears in an id, so 0x00 can separate key
+//! parts) and error messages printable.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest identifier accepted, in bytes.
+pub const ID_LEN_MAX: usize = 128;
+
+/// Why a string is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{kind} is empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} is {len_bytes} bytes long; the limit is {ID_LEN_MAX}")]
+    TooLong { kind: &'static str, len_bytes: usize },
+    #[error(
+        "{kind} contains {found:?} at byte {index}; identifiers are printable ASCII without spaces"
+    )]
+    BadCharacter {
+        kind: &'static str,
+        found: char,
+        index: usize,
+    },
+}
+
+/// Checks the identifier rules shared by every id type.
+pub fn check_id(kind: &'static str, value: &str) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if value.len() > ID_LEN_MAX {
+        return Err(IdError::TooLong {
+            kind,
+            len_bytes: value.len(),
+        });
+    }
+    if let Some((index, found)) = value
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_graphic()))
+    {
+        return Err(IdError::BadCharacter { kind, found, index });
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// What this identifier is called in error messages.
+            pub const KIND: &'static str = $kind;
+
+            /// Validates and wraps `value`.
+            pub fn new(value: impl AsRef<str>) -> Result<Self, IdError> {
+                let value = value.as_ref();
+                check_id($kind, value)?;
+                Ok(Self(Arc::from(value)))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, IdError> {
+                check_id($kind, &value)?;
+                Ok(Self(Arc::from(value)))
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = IdError;
+            fn try_from(value: &str) -> Result<Self, IdError> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0.as_ref().to_owned()
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+
+        #[cfg(feature = "json-schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": concat!(
+                        "A ", $kind, ": 1 to 128 bytes of printable ASCII, no spaces."
+                    ),
+                    "minLength": 1,
+                    "maxLength": ID_LEN_MAX,
+                    "pattern": "^[!-~]+$",
+                })
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A stock keeping unit: the thing that is counted. Every event that changes a
+    /// SKU's quantities is keyed by it, so one Kafka partition orders all of them.
+    Sku,
+    "SKU"
+);
+id_type!(
+    /// A store, warehouse or partner location where stock physically is.
+    LocationId,
+    "location id"
+);
+id_type!(
+    /// A named set of locations ("stores in Lyon"), used by "any location of group G".
+    GroupId,
+    "group id"
+);
+id_type!(
+    /// A sales or system channel: `web`, `app`, `pos`, `marketplace`, `kiosk`, ...
+    ChannelId,
+    "channel id"
+);
+id_type!(
+    /// A hold (reservation) id, chosen by the channel that requests it.
+    HoldId,
+    "hold id"
+);
+id_type!(
+    /// An order id in the selling channel's system.
+    OrderId,
+    "order id"
+);
+id_type!(
+    /// A customer reference the store can look up at the desk (loyalty card, email,
+    /// reservation code). Opaque to Stockline.
+    CustomerRef,
+    "customer reference"
+);
+id_type!(
+    /// The id of a source document: order, purchase order, transfer, till receipt...
+    DocumentId,
+    "document id"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_printable_ascii_and_reject_the_rest() {
+        assert!(Sku::new("SOFA-GREY-3P").is_ok());
+        assert!(CustomerRef::new("jane+loyalty@example.com").is_ok());
+        assert_eq!(Sku::new(""), Err(IdError::Empty { kind: "SKU" }));
+        assert!(matches!(
+            Sku::new("two words"),
+            Err(IdError::BadCharacter { index: 3, .. })
+        ));
+        assert!(matches!(
+            LocationId::new("caf\u{e9}"),
+            Err(IdError::BadCharacter { index: 3, .. })
+        ));
+        let long = "x".repeat(ID_LEN_MAX + 1);
+        assert!(matches!(
+            OrderId::new(&long),
+            Err(IdError::TooLong { len_bytes: 129, .. })
+        ));
+        assert!(OrderId::new("x".repeat(ID_LEN_MAX)).is_ok());
+    }
+
+    #[test]
+    fn ids_are_validated_when_decoded() {
+        let sku: Result<Sku, _> = serde_json::from_str("\"A B\"");
+        assert!(sku.is_err());
+        let sku: Sku = serde_json::from_str("\"AB-1\"").expect("valid sku decodes");
+        assert_eq!(sku.as_str(), "AB-1");
+        assert_eq!(serde_json::to_string(&sku).expect("encodes"), "\"AB-1\"");
+    }
+}

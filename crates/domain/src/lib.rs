@@ -1,0 +1,31 @@
+//! Stockline's ledger core.
+//!
+//! Plain data and pure functions, in the style of `handle`/`apply` aggregates: the
+//! [`Event`] types every channel writes, the per-partition [`Ledger`] state, and
+//! [`fold`], which applies one event at one log time and says what it decided.
+//!
+//! This crate does no IO and reads no clock: it depends on serde, chrono (types only),
+//! uuid and thiserror, nothing else. Kafka, RocksDB and HTTP live in other crates and
+//! depend on this one, never the reverse. See `docs/ARCHITECTURE.md`.
+
+pub mod event;
+pub mod fold;
+pub mod ids;
+pub mod state;
+pub mod time;
+pub mod validate;
+pub mod view;
+
+pub use event::{
+    DocumentKind, DocumentRef, Event, EventId, HoldKind, LocationKind, Payload, PayloadKind,
+    ReasonCode, ReceiptKind, ReturnDisposition, Routing, SCHEMA_VERSION, StockState,
+};
+pub use fold::{Effect, Outcome, POSITION_ABS_MAX, Rejection, Verdict, advance, fold};
+pub use ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku};
+pub use state::{
+    Allocation, ChannelConfig, Config, DEDUPE_WINDOW_MS, Dirty, Hold, HoldStatus, IncomingLine,
+    Ledger, LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,
+};
+pub use time::LogTime;
+pub use validate::InvalidEvent;
+pub use view::channel_view;

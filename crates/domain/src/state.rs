@@ -1,0 +1,589 @@
+//! The ledger's state: plain data, one [`Ledger`] per Kafka partition.
+//!
+//! Everything here is ordered (`BTreeMap`) so that iterating the state, and
+//! therefore what the projector writes, is deterministic. The only hash map is the
+//! seen-event set, which is looked up, never iterated (its order lives in a queue).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventId, HoldKind, LocationKind};
+use crate::ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, LocationId, OrderId, Sku};
+use crate::time::LogTime;
+
+/// The quantity states of one SKU at one location, as the industry names them.
+///
+/// `on_hand` counts every unit physically there, whatever its state; `reserved`,
+/// `committed`, `damaged` and `quality_control` are parts of it. `on_hand` may go
+/// below those parts (even below zero) when a fact contradicts the books, say a till
+/// sells a unit the books did not know about: facts are recorded as they happened,
+/// the fold reports a shortfall, and a stock count puts the books right.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct Quantities {
+    /// Physically at the location, in any state.
+    pub on_hand: i64,
+    /// Held by pending (unpaid) holds.
+    pub reserved: i64,
+    /// Sold (paid holds), not yet handed over or shipped.
+    pub committed: i64,
+    /// Damaged, not sellable.
+    pub damaged: i64,
+    /// Waiting for quality control, not sellable.
+    pub quality_control: i64,
+    /// Never promised to any channel.
+    pub safety_stock: i64,
+    /// Expected on open purchase orders.
+    pub incoming: i64,
+    /// Shipped from another location towards this one, not yet received.
+    pub in_transit: i64,
+}
+
+impl Quantities {
+    /// Units that are there but cannot be sold.
+    pub fn unavailable(&self) -> i64 {
+        self.damaged + self.quality_control
+    }
+
+    /// `on_hand - reserved - committed - unavailable - safety_stock`. May be
+    /// negative when facts contradicted the books; holds never make it negative.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved - self.committed - self.unavailable() - self.safety_stock
+    }
+
+    /// Units promised or set aside that physically must be there.
+    pub fn obligations(&self) -> i64 {
+        self.reserved + self.committed + self.unavailable()
+    }
+
+    /// The invariants no input can break (asserted after every change).
+    pub(crate) fn assert_invariants(&self) {
+        assert!(self.reserved >= 0, "reserved went negative: {self:?}");
+        assert!(self.committed >= 0, "committed went negative: {self:?}");
+        assert!(self.damaged >= 0, "damaged went negative: {self:?}");
+        assert!(
+            self.quality_control >= 0,
+            "quality_control went negative: {self:?}"
+        );
+        assert!(self.safety_stock >= 0, "safety_stock went negative: {self:?}");
+        assert!(self.incoming >= 0, "incoming went negative: {self:?}");
+        assert!(self.in_transit >= 0, "in_transit went negative: {self:?}");
+    }
+}
+
+/// Units at one (SKU, location) that only one channel may sell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct Allocation {
+    /// Units set aside for the channel and not yet handed over.
+    pub allocated: i64,
+    /// Of those, units held or committed by the channel's open holds.
+    pub in_use: i64,
+}
+
+impl Allocation {
+    /// Allocated units no hold uses yet: withheld from every other channel.
+    pub fn unused(&self) -> i64 {
+        (self.allocated - self.in_use).max(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct LocationConfig {
+    pub name: String,
+    pub kind: LocationKind,
+    pub groups: BTreeSet<GroupId>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct ChannelConfig {
+    pub locations: BTreeSet<LocationId>,
+    pub groups: BTreeSet<GroupId>,
+    /// Units this channel must leave untouched at each location.
+    pub buffer: i64,
+}
+
+/// Configuration that applies to every SKU: copied into every partition's ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct Config {
+    pub locations: BTreeMap<LocationId, LocationConfig>,
+    pub channels: BTreeMap<ChannelId, ChannelConfig>,
+}
+
+impl Config {
+    /// Whether `channel` may sell from `location`: listed directly, or through one
+    /// of the location's groups.
+    pub fn channel_sells_from(&self, channel: &ChannelId, location: &LocationId) -> bool {
+        let Some(channel) = self.channels.get(channel) else {
+            return false;
+        };
+        if channel.locations.contains(location) {
+            return true;
+        }
+        self.locations
+            .get(location)
+            .is_some_and(|loc| loc.groups.iter().any(|g| channel.groups.contains(g)))
+    }
+
+    /// Locations of a group, in id order (the order "any location of G" decisions
+    /// break ties in).
+    pub fn group_members<'a>(
+        &'a self,
+        group: &'a GroupId,
+    ) -> impl Iterator<Item = (&'a LocationId, &'a LocationConfig)> + 'a {
+        self.locations
+            .iter()
+            .filter(move |(_, loc)| loc.groups.contains(group))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    /// The request was refused; nothing is held. Kept so a retry gets the same answer.
+    Rejected,
+    /// Units reserved (or committed, once confirmed).
+    Held,
+    /// Prepared at the pickup desk.
+    ReadyForPickup,
+    Collected,
+    Shipped,
+    Released,
+    Expired,
+    NoShow,
+}
+
+impl HoldStatus {
+    /// No further transition is possible.
+    pub fn is_closed(self) -> bool {
+        !matches!(self, HoldStatus::Held | HoldStatus::ReadyForPickup)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldStatus::Rejected => "rejected",
+            HoldStatus::Held => "held",
+            HoldStatus::ReadyForPickup => "ready_for_pickup",
+            HoldStatus::Collected => "collected",
+            HoldStatus::Shipped => "shipped",
+            HoldStatus::Released => "released",
+            HoldStatus::Expired => "expired",
+            HoldStatus::NoShow => "no_show",
+        }
+    }
+}
+
+/// A hold, from request to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct Hold {
+    pub hold_id: HoldId,
+    pub sku: Sku,
+    /// The location the request named, if it named one.
+    pub requested_location: Option<LocationId>,
+    /// The group the request named ("any location of G"), if it named one.
+    pub requested_group: Option<GroupId>,
+    /// Where the units are held; `None` when rejected.
+    pub location: Option<LocationId>,
+    pub quantity: i64,
+    pub channel: ChannelId,
+    pub order_id: OrderId,
+    pub order_line: u32,
+    pub customer_ref: CustomerRef,
+    pub kind: HoldKind,
+    pub status: HoldStatus,
+    /// Paid: the units are in `committed` rather than `reserved`, and the hold no
+    /// longer expires.
+    pub confirmed: bool,
+    /// Units taken from the channel's exclusive allocation at the location.
+    pub allocation_units: i64,
+    /// Why the request was refused, when it was.
+    pub rejection: Option<crate::fold::Rejection>,
+    /// The event that requested it.
+    pub request_event_id: EventId,
+    pub ttl_seconds: u32,
+    /// Log time of the decision.
+    pub requested_at: LogTime,
+    /// Log time at which an unconfirmed hold expires.
+    pub expires_at: LogTime,
+    /// Log time it became ready for pickup, if it did.
+    pub ready_at: Option<LogTime>,
+    /// Log time of its last status change.
+    pub updated_at: LogTime,
+}
+
+impl Hold {
+    /// Units this hold keeps out of `available` while open.
+    pub fn is_holding_units(&self) -> bool {
+        !self.status.is_closed()
+    }
+
+    /// Whether this hold is waiting for its TTL (open and unpaid).
+    pub fn can_expire(&self) -> bool {
+        !self.status.is_closed() && !self.confirmed
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WaitTarget {
+    Location(LocationId),
+    Group(GroupId),
+}
+
+/// A customer waiting for a SKU to be available.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct WaitlistEntry {
+    pub customer_ref: CustomerRef,
+    pub target: WaitTarget,
+    pub quantity: i64,
+    pub channel: ChannelId,
+    pub joined_event_id: EventId,
+    pub joined_at: LogTime,
+}
+
+/// What remains expected of one purchase order line at one location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct IncomingLine {
+    pub expected: i64,
+    pub received: i64,
+    /// Microseconds since the epoch of the expected arrival (sender's clock).
+    pub expected_at_micros: i64,
+}
+
+impl IncomingLine {
+    pub fn outstanding(&self) -> i64 {
+        (self.expected - self.received).max(0)
+    }
+}
+
+/// One transfer of one SKU between two locations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct TransferLine {
+    pub from: LocationId,
+    pub to: LocationId,
+    pub shipped: i64,
+    pub received: i64,
+}
+
+impl TransferLine {
+    pub fn in_transit(&self) -> i64 {
+        (self.shipped - self.received).max(0)
+    }
+}
+
+/// How long event ids (and closed holds' ids) are remembered, in log time: 7 days.
+/// A repeat of an event within the window changes nothing. Beyond it the id is
+/// forgotten, so that memory stays bounded; 7 days matches Kafka's default
+/// retention, beyond which a producer retry is not a thing that happens.
+pub const DEDUPE_WINDOW_MS: i64 = 7 * 24 * 3_600 * 1_000;
+
+/// Event ids seen within the dedupe window, with the log time they were applied at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenEvents {
+    pub(crate) by_id: HashMap<EventId, LogTime>,
+    /// In application order; log time is monotonic, so also in time order.
+    pub(crate) in_order: VecDeque<(LogTime, EventId)>,
+}
+
+impl SeenEvents {
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.in_order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_order.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(LogTime, EventId)> {
+        self.in_order.iter()
+    }
+
+    pub(crate) fn insert(&mut self, id: EventId, at: LogTime) {
+        let previous = self.by_id.insert(id, at);
+        assert!(previous.is_none(), "event {id} recorded twice");
+        if let Some((last, _)) = self.in_order.back() {
+            assert!(*last <= at, "seen events out of log-time order");
+        }
+        self.in_order.push_back((at, id));
+    }
+
+    /// Forgets ids seen before `horizon`; returns them (the store deletes them).
+    pub(crate) fn evict_before(&mut self, horizon: LogTime, evicted: &mut Vec<EventId>) {
+        while let Some(&(at, id)) = self.in_order.front() {
+            if at >= horizon {
+                break;
+            }
+            self.in_order.pop_front();
+            self.by_id.remove(&id);
+            evicted.push(id);
+        }
+        assert_eq!(self.by_id.len(), self.in_order.len());
+    }
+}
+
+/// Keys changed since the projector last drained them: the rows to write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dirty {
+    pub stock: BTreeSet<(Sku, LocationId)>,
+    pub allocations: BTreeSet<(Sku, LocationId, ChannelId)>,
+    pub holds: BTreeSet<HoldId>,
+    /// Holds forgotten by the fold (closed, past the dedupe window). The read model
+    /// keeps them; the fold state does not.
+    pub holds_forgotten: BTreeSet<HoldId>,
+    pub waitlists: BTreeSet<Sku>,
+    pub incoming: BTreeSet<(Sku, LocationId, DocumentId)>,
+    pub transfers: BTreeSet<(Sku, DocumentId)>,
+    pub seen_added: Vec<(EventId, LogTime)>,
+    pub seen_evicted: Vec<EventId>,
+    pub config: bool,
+}
+
+impl Dirty {
+    pub fn is_empty(&self) -> bool {
+        *self == Dirty::default()
+    }
+}
+
+/// The fold state of one partition.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    pub(crate) log_time: LogTime,
+    pub(crate) config: Config,
+    pub(crate) stock: BTreeMap<(Sku, LocationId), Quantities>,
+    pub(crate) allocations: BTreeMap<(Sku, LocationId, ChannelId), Allocation>,
+    pub(crate) holds: BTreeMap<HoldId, Hold>,
+    /// Unconfirmed open holds by expiry time.
+    pub(crate) expiries: BTreeSet<(LogTime, HoldId)>,
+    /// Closed holds by the log time they closed, to forget them after the window.
+    pub(crate) closed_holds: VecDeque<(LogTime, HoldId)>,
+    pub(crate) waitlists: BTreeMap<Sku, Vec<WaitlistEntry>>,
+    pub(crate) incoming: BTreeMap<(Sku, LocationId, DocumentId), IncomingLine>,
+    pub(crate) transfers: BTreeMap<(Sku, DocumentId), TransferLine>,
+    pub(crate) seen: SeenEvents,
+    pub(crate) dirty: Dirty,
+}
+
+/// Ledgers are equal when their state is; pending dirty keys are bookkeeping for the
+/// projector, not state.
+impl PartialEq for Ledger {
+    fn eq(&self, other: &Self) -> bool {
+        self.log_time == other.log_time
+            && self.config == other.config
+            && self.stock == other.stock
+            && self.allocations == other.allocations
+            && self.holds == other.holds
+            && self.expiries == other.expiries
+            && self.closed_holds == other.closed_holds
+            && self.waitlists == other.waitlists
+            && self.incoming == other.incoming
+            && self.transfers == other.transfers
+            && self.seen == other.seen
+    }
+}
+
+impl Eq for Ledger {}
+
+impl Ledger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn log_time(&self) -> LogTime {
+        self.log_time
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn quantities(&self, sku: &Sku, location: &LocationId) -> Quantities {
+        self.stock
+            .get(&(sku.clone(), location.clone()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn stock(&self) -> &BTreeMap<(Sku, LocationId), Quantities> {
+        &self.stock
+    }
+
+    /// Every (SKU, location) row of one SKU.
+    pub fn stock_of<'a>(
+        &'a self,
+        sku: &'a Sku,
+    ) -> impl Iterator<Item = (&'a LocationId, &'a Quantities)> + 'a {
+        self.stock
+            .range((sku.clone(), min_location())..)
+            .take_while(move |((s, _), _)| s == sku)
+            .map(|((_, loc), q)| (loc, q))
+    }
+
+    pub fn allocations(&self) -> &BTreeMap<(Sku, LocationId, ChannelId), Allocation> {
+        &self.allocations
+    }
+
+    /// The exclusive allocations at one (SKU, location), by channel.
+    pub fn allocations_at<'a>(
+        &'a self,
+        sku: &'a Sku,
+        location: &'a LocationId,
+    ) -> impl Iterator<Item = (&'a ChannelId, &'a Allocation)> + 'a {
+        self.allocations
+            .range((sku.clone(), location.clone(), min_channel())..)
+            .take_while(move |((s, l, _), _)| s == sku && l == location)
+            .map(|((_, _, c), a)| (c, a))
+    }
+
+    pub fn hold(&self, hold_id: &HoldId) -> Option<&Hold> {
+        self.holds.get(hold_id)
+    }
+
+    pub fn holds(&self) -> &BTreeMap<HoldId, Hold> {
+        &self.holds
+    }
+
+    pub fn waitlists(&self) -> &BTreeMap<Sku, Vec<WaitlistEntry>> {
+        &self.waitlists
+    }
+
+    pub fn incoming(&self) -> &BTreeMap<(Sku, LocationId, DocumentId), IncomingLine> {
+        &self.incoming
+    }
+
+    pub fn transfers(&self) -> &BTreeMap<(Sku, DocumentId), TransferLine> {
+        &self.transfers
+    }
+
+    pub fn seen(&self) -> &SeenEvents {
+        &self.seen
+    }
+
+    /// Unconfirmed open holds by expiry.
+    pub fn expiries(&self) -> &BTreeSet<(LogTime, HoldId)> {
+        &self.expiries
+    }
+
+    /// Closed holds still remembered, by closing time.
+    pub fn closed_holds(&self) -> &VecDeque<(LogTime, HoldId)> {
+        &self.closed_holds
+    }
+
+    /// The keys changed since the last call: what the projector must write.
+    pub fn take_dirty(&mut self) -> Dirty {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Checks every cross-structure invariant of the state. Cost is linear in the
+    /// state: tests and the projector's restore path call it, the fold does not.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut reserved: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
+        let mut committed: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
+        let mut in_use: BTreeMap<(Sku, LocationId, ChannelId), i64> = BTreeMap::new();
+        let mut expiring = BTreeSet::new();
+        for (id, hold) in &self.holds {
+            if id != &hold.hold_id {
+                return Err(format!("hold stored under {id} says it is {}", hold.hold_id));
+            }
+            if !hold.is_holding_units() {
+                continue;
+            }
+            let Some(location) = hold.location.clone() else {
+                return Err(format!("open hold {id} has no location"));
+            };
+            let key = (hold.sku.clone(), location.clone());
+            let bucket = if hold.confirmed {
+                &mut committed
+            } else {
+                &mut reserved
+            };
+            *bucket.entry(key).or_default() += hold.quantity;
+            if hold.allocation_units > 0 {
+                *in_use
+                    .entry((hold.sku.clone(), location, hold.channel.clone()))
+                    .or_default() += hold.allocation_units;
+            }
+            if hold.can_expire() {
+                expiring.insert((hold.expires_at, id.clone()));
+            }
+        }
+        if expiring != self.expiries {
+            return Err("expiry index differs from the open unconfirmed holds".into());
+        }
+        for (key, q) in &self.stock {
+            q.assert_invariants();
+            let want_reserved = reserved.remove(key).unwrap_or(0);
+            let want_committed = committed.remove(key).unwrap_or(0);
+            if q.reserved != want_reserved || q.committed != want_committed {
+                return Err(format!(
+                    "{key:?}: reserved {} / committed {} but open holds sum to {want_reserved} / {want_committed}",
+                    q.reserved, q.committed
+                ));
+            }
+        }
+        if let Some((key, _)) = reserved.iter().chain(committed.iter()).find(|(_, v)| **v != 0) {
+            return Err(format!("open holds at {key:?} have no stock row"));
+        }
+        for (key, allocation) in &self.allocations {
+            let want = in_use.remove(key).unwrap_or(0);
+            if allocation.in_use != want {
+                return Err(format!(
+                    "{key:?}: allocation in use {} but holds use {want}",
+                    allocation.in_use
+                ));
+            }
+        }
+        if let Some((key, _)) = in_use.iter().find(|(_, v)| **v != 0) {
+            return Err(format!("holds use allocation {key:?} that does not exist"));
+        }
+        let mut incoming: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
+        for ((sku, location, _), line) in &self.incoming {
+            *incoming.entry((sku.clone(), location.clone())).or_default() += line.outstanding();
+        }
+        let mut in_transit: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
+        for ((sku, _), line) in &self.transfers {
+            *in_transit.entry((sku.clone(), line.to.clone())).or_default() += line.in_transit();
+        }
+        for (key, q) in &self.stock {
+            let want_incoming = incoming.remove(key).unwrap_or(0);
+            let want_in_transit = in_transit.remove(key).unwrap_or(0);
+            if q.incoming != want_incoming || q.in_transit != want_in_transit {
+                return Err(format!(
+                    "{key:?}: incoming {} / in transit {} but open lines sum to {want_incoming} / {want_in_transit}",
+                    q.incoming, q.in_transit
+                ));
+            }
+        }
+        if let Some((key, _)) = incoming.iter().chain(in_transit.iter()).find(|(_, v)| **v != 0) {
+            return Err(format!("open incoming or transfer lines at {key:?} have no stock row"));
+        }
+        if self.seen.by_id.len() != self.seen.in_order.len() {
+            return Err("seen-event index and queue differ".into());
+        }
+        Ok(())
+    }
+}
+
+/// The smallest possible location id, to start a range scan at.
+fn min_location() -> LocationId {
+    // "!" (0x21) is the smallest byte an id may contain.
+    LocationId::new("!").expect("\"!\" is a valid id")
+}
+
+fn min_channel() -> ChannelId {
+    ChannelId::new("!").expect("\"!\" is a valid id")
+}
