@@ -1,0 +1,167 @@
+//! The versioned binary format.
+//!
+//! ```text
+//! byte 0     magic: 0xA7 for an event record, 0xB3 for a store row
+//! byte 1     format version (this build writes and reads 1)
+//! byte 2..   bincode 2, standard configuration (little-endian varints), of the value
+//! ```
+//!
+//! The magic byte tells an event from a row and both from stray bytes (JSON starts
+//! with `{`, 0x7B). Decoding is bounded: no value may claim more than
+//! [`DECODE_LIMIT_BYTES`], so a corrupt length prefix cannot make the reader
+//! allocate gigabytes. Trailing bytes are an error: a record is exactly one value.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stockline_domain::Event;
+
+/// Header byte of an event record on Kafka.
+pub const EVENT_MAGIC: u8 = 0xA7;
+/// Header byte of a RocksDB row value.
+pub const ROW_MAGIC: u8 = 0xB3;
+/// The event format version this build writes, and the newest it reads.
+pub const EVENT_FORMAT_VERSION: u8 = 1;
+/// The row format version this build writes, and the newest it reads.
+pub const ROW_FORMAT_VERSION: u8 = 1;
+/// Largest value the decoder accepts (1 MiB; Kafka's default `message.max.bytes` is
+/// about 1 MiB as well).
+pub const DECODE_LIMIT_BYTES: usize = 1 << 20;
+
+const HEADER_LEN: usize = 2;
+
+type Config = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<DECODE_LIMIT_BYTES>,
+>;
+
+fn config() -> Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>()
+}
+
+/// Why bytes are not a value of this build's formats: always bad input (or a
+/// newer writer), never a bug of the reader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record is {len_bytes} bytes, shorter than the {HEADER_LEN}-byte header")]
+    TooShort { len_bytes: usize },
+    #[error("record starts with byte {found:#04x}, not the {what} magic {expected:#04x}")]
+    BadMagic {
+        what: &'static str,
+        found: u8,
+        expected: u8,
+    },
+    #[error(
+        "{what} format version {found} is newer than this build reads (up to {supported}); upgrade stockline"
+    )]
+    UnsupportedFormatVersion {
+        what: &'static str,
+        found: u8,
+        supported: u8,
+    },
+    #[error("{what} does not decode: {message}")]
+    Malformed { what: &'static str, message: String },
+    #[error("{what} has {trailing_bytes} trailing bytes after the value")]
+    TrailingBytes {
+        what: &'static str,
+        trailing_bytes: usize,
+    },
+}
+
+impl DecodeError {
+    /// Stable machine-readable code, for dead letters and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::TooShort { .. } => "too_short",
+            DecodeError::BadMagic { .. } => "bad_magic",
+            DecodeError::UnsupportedFormatVersion { .. } => "unsupported_format_version",
+            DecodeError::Malformed { .. } => "malformed",
+            DecodeError::TrailingBytes { .. } => "trailing_bytes",
+        }
+    }
+}
+
+/// Encoding only fails on values serde cannot represent in bincode: a bug.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {what}: {source}")]
+pub struct EncodeError {
+    what: &'static str,
+    #[source]
+    source: bincode::error::EncodeError,
+}
+
+fn encode<T: Serialize>(
+    magic: u8,
+    version: u8,
+    what: &'static str,
+    value: &T,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(128);
+    out.push(magic);
+    out.push(version);
+    bincode::serde::encode_into_std_write(value, &mut out, config())
+        .map_err(|source| EncodeError { what, source })?;
+    Ok(out)
+}
+
+fn decode<T: DeserializeOwned>(
+    magic: u8,
+    version: u8,
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort {
+            len_bytes: bytes.len(),
+        });
+    }
+    if bytes[0] != magic {
+        return Err(DecodeError::BadMagic {
+            what,
+            found: bytes[0],
+            expected: magic,
+        });
+    }
+    if bytes[1] == 0 || bytes[1] > version {
+        return Err(DecodeError::UnsupportedFormatVersion {
+            what,
+            found: bytes[1],
+            supported: version,
+        });
+    }
+    let body = &bytes[HEADER_LEN..];
+    let (value, read) = bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|e| {
+        DecodeError::Malformed {
+            what,
+            message: e.to_string(),
+        }
+    })?;
+    if read != body.len() {
+        return Err(DecodeError::TrailingBytes {
+            what,
+            trailing_bytes: body.len() - read,
+        });
+    }
+    Ok(value)
+}
+
+/// The bytes of an event record on Kafka.
+pub fn encode_event(event: &Event) -> Result<Vec<u8>, EncodeError> {
+    encode(EVENT_MAGIC, EVENT_FORMAT_VERSION, "event", event)
+}
+
+/// An event record from Kafka. Identifier rules are enforced while decoding; the
+/// event's semantic validity is `Event::validate`'s business.
+pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
+    decode(EVENT_MAGIC, EVENT_FORMAT_VERSION, "event", bytes)
+}
+
+/// The bytes of a RocksDB row value.
+pub fn encode_row<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    encode(ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
+}
+
+/// A RocksDB row value.
+pub fn decode_row<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode(ROW_MAGIC, ROW_FORMAT_VERSION, "row", bytes)
+}
