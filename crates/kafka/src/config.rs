@@ -1,0 +1,277 @@
+//! Settings of the Kafka connection, shared by every component that produces
+//! or consumes.
+//!
+//! Deserialised from the service configuration; every field has a documented
+//! default so an empty section means "embedded broker, 8 partitions".
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Default number of partitions of the topics Stockline creates.
+pub const DEFAULT_PARTITIONS: u32 = 8;
+/// Default bound on records handed to librdkafka and not yet acknowledged.
+pub const DEFAULT_MAX_IN_FLIGHT_RECORDS: usize = 10_000;
+/// Default bound on the bytes librdkafka buffers for the producer (64 MiB).
+pub const DEFAULT_MAX_BUFFERED_KBYTES: u32 = 64 * 1024;
+
+/// How to reach Kafka and how Stockline's topics look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers` of an external cluster (`host:port,host:port`).
+    /// `None` (the default) runs librdkafka's in-process mock cluster; see
+    /// [`crate::embedded::EmbeddedBroker`] for its limits.
+    pub brokers: Option<String>,
+    /// librdkafka properties passed through verbatim to every producer,
+    /// consumer and admin client (`security.protocol`, `sasl.mechanism`,
+    /// `sasl.username`, `ssl.ca.location`, ...). They may override tuning
+    /// defaults, but not the properties Stockline's correctness relies on
+    /// (idempotence, `acks`, offset handling): those are rejected with
+    /// [`ConfigError::ReservedProperty`]. Default: empty.
+    pub properties: BTreeMap<String, String>,
+    /// Topic names. Default: `stockline.events`, `stockline.dead-letters`,
+    /// `stockline.notifications`.
+    pub topics: TopicNames,
+    /// Partitions of the topics Stockline creates, and the partition count
+    /// every component uses to place keys. Default: 8.
+    pub partitions: u32,
+    /// Replication factor used when creating topics on an external cluster.
+    /// Default: 1 (3 is the usual production value). Ignored by the embedded
+    /// broker, which has a single broker.
+    pub replication_factor: u16,
+    /// Bound on records a [`crate::producer::RecordProducer`] has handed to
+    /// librdkafka and not yet seen acknowledged; a sender waits for a slot
+    /// beyond it. Default: 10,000.
+    pub max_in_flight_records: usize,
+    /// Bound on the bytes librdkafka buffers for one producer
+    /// (`queue.buffering.max.kbytes`). Default: 65,536 (64 MiB).
+    pub max_buffered_kbytes: u32,
+    /// How long librdkafka keeps retrying one record before reporting it
+    /// failed (`message.timeout.ms`). Default: 30,000.
+    pub delivery_timeout_ms: u64,
+    /// Bound on metadata, watermark and admin requests. Default: 10,000.
+    pub request_timeout_ms: u64,
+    /// `client.id` prefix shown in broker logs. Default: `stockline`.
+    pub client_id: String,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            properties: BTreeMap::new(),
+            topics: TopicNames::default(),
+            partitions: DEFAULT_PARTITIONS,
+            replication_factor: 1,
+            max_in_flight_records: DEFAULT_MAX_IN_FLIGHT_RECORDS,
+            max_buffered_kbytes: DEFAULT_MAX_BUFFERED_KBYTES,
+            delivery_timeout_ms: 30_000,
+            request_timeout_ms: 10_000,
+            client_id: "stockline".to_owned(),
+        }
+    }
+}
+
+/// Names of Stockline's topics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicNames {
+    /// Every stock and order event, keyed by SKU. Default: `stockline.events`.
+    pub events: String,
+    /// Records that could not be decoded or applied, with their origin.
+    /// Default: `stockline.dead-letters`.
+    pub dead_letters: String,
+    /// Notifications for other systems (back in stock, pickup ready...).
+    /// Default: `stockline.notifications`.
+    pub notifications: String,
+}
+
+impl Default for TopicNames {
+    fn default() -> Self {
+        Self {
+            events: "stockline.events".to_owned(),
+            dead_letters: "stockline.dead-letters".to_owned(),
+            notifications: "stockline.notifications".to_owned(),
+        }
+    }
+}
+
+/// A settings value that cannot work.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A pass-through property tries to change something Stockline relies on.
+    #[error(
+        "kafka property `{key}` = `{value}` is not allowed: Stockline sets it to `{required}` \
+         because {why}"
+    )]
+    ReservedProperty {
+        key: String,
+        value: String,
+        required: String,
+        why: &'static str,
+    },
+    /// A numeric setting is out of range.
+    #[error("invalid kafka setting `{name}`: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// A property Stockline sets itself, with the reason it must have that value.
+pub(crate) struct Reserved<'a> {
+    pub key: &'static str,
+    pub value: &'a str,
+    pub why: &'static str,
+}
+
+impl KafkaSettings {
+    /// Checks the numeric settings.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a zero partition count, replication
+    /// factor or in-flight bound, or a partition count above `i32::MAX`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.partitions == 0 || i32::try_from(self.partitions).is_err() {
+            return Err(ConfigError::Invalid {
+                name: "partitions",
+                why: format!("must be between 1 and {}", i32::MAX),
+            });
+        }
+        if self.replication_factor == 0 {
+            return Err(ConfigError::Invalid {
+                name: "replication_factor",
+                why: "must be at least 1".to_owned(),
+            });
+        }
+        if self.max_in_flight_records == 0 || self.max_in_flight_records > 10_000_000 {
+            // librdkafka caps `queue.buffering.max.messages` at 2^31-1 but
+            // its documented maximum is 2,147,483,647; 10M keeps memory sane.
+            return Err(ConfigError::Invalid {
+                name: "max_in_flight_records",
+                why: "must be between 1 and 10,000,000".to_owned(),
+            });
+        }
+        if self.max_buffered_kbytes == 0 || self.max_buffered_kbytes > 2_147_483_647 {
+            return Err(ConfigError::Invalid {
+                name: "max_buffered_kbytes",
+                why: "must be between 1 and 2,147,483,647".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds a librdkafka configuration: `tuning` first, then the
+    /// pass-through `properties` (which may override tuning), then the
+    /// `reserved` properties, which a pass-through property may only repeat.
+    pub(crate) fn client_config(
+        &self,
+        bootstrap_servers: &str,
+        client_id_suffix: &str,
+        tuning: &[(&str, String)],
+        reserved: &[Reserved<'_>],
+    ) -> Result<ClientConfig, ConfigError> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", bootstrap_servers);
+        config.set(
+            "client.id",
+            format!("{}-{client_id_suffix}", self.client_id),
+        );
+        for (key, value) in tuning {
+            config.set(*key, value.as_str());
+        }
+        for (key, value) in &self.properties {
+            if key == "bootstrap.servers" {
+                // The broker list comes from `brokers` (or the embedded
+                // broker); a second source of truth would only confuse.
+                return Err(ConfigError::ReservedProperty {
+                    key: key.clone(),
+                    value: value.clone(),
+                    required: "the `brokers` setting".to_owned(),
+                    why: "the broker list has a setting of its own",
+                });
+            }
+            if let Some(r) = reserved.iter().find(|r| r.key == key)
+                && r.value != value
+            {
+                return Err(ConfigError::ReservedProperty {
+                    key: key.clone(),
+                    value: value.clone(),
+                    required: r.value.to_owned(),
+                    why: r.why,
+                });
+            }
+            config.set(key.as_str(), value.as_str());
+        }
+        for r in reserved {
+            config.set(r.key, r.value);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let s = KafkaSettings::default();
+        assert_eq!(s.brokers, None);
+        assert_eq!(s.partitions, 8);
+        assert_eq!(s.replication_factor, 1);
+        assert_eq!(s.max_in_flight_records, 10_000);
+        assert_eq!(s.topics.events, "stockline.events");
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn reserved_properties_cannot_be_overridden() {
+        let mut s = KafkaSettings::default();
+        s.properties.insert("acks".to_owned(), "1".to_owned());
+        let reserved = [Reserved {
+            key: "acks",
+            value: "all",
+            why: "test",
+        }];
+        let err = s
+            .client_config("localhost:9092", "t", &[], &reserved)
+            .expect_err("acks=1 must be refused");
+        assert!(matches!(err, ConfigError::ReservedProperty { .. }), "{err}");
+
+        // Repeating the required value is fine.
+        s.properties.insert("acks".to_owned(), "all".to_owned());
+        let config = s
+            .client_config("localhost:9092", "t", &[], &reserved)
+            .expect("same value accepted");
+        assert_eq!(config.get("acks"), Some("all"));
+    }
+
+    #[test]
+    fn pass_through_overrides_tuning() {
+        let mut s = KafkaSettings::default();
+        s.properties.insert("linger.ms".to_owned(), "50".to_owned());
+        s.properties
+            .insert("security.protocol".to_owned(), "SASL_SSL".to_owned());
+        let config = s
+            .client_config("b:1", "p", &[("linger.ms", "5".to_owned())], &[])
+            .expect("valid");
+        assert_eq!(config.get("linger.ms"), Some("50"));
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+    }
+
+    #[test]
+    fn invalid_numbers_are_rejected() {
+        let s = KafkaSettings {
+            partitions: 0,
+            ..KafkaSettings::default()
+        };
+        assert!(s.validate().is_err());
+        let s = KafkaSettings {
+            max_in_flight_records: 0,
+            ..KafkaSettings::default()
+        };
+        assert!(s.validate().is_err());
+    }
+}

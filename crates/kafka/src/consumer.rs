@@ -1,0 +1,773 @@
+//! A group consumer whose start positions come from the caller's own store.
+//!
+//! Stockline keeps its consumer positions in RocksDB, in the same atomic
+//! batch as the read models. The group's committed offsets are therefore
+//! only for lag monitoring: on every assignment, the rebalance callback asks
+//! the caller's [`StartPositions`] where each partition resumes, assigns with
+//! those explicit offsets (exactly once, eager or cooperative), and checks
+//! them against the partition's watermarks so a position the log no longer
+//! holds is reported, never skipped.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use thiserror::Error;
+
+use crate::brokers::Brokers;
+use crate::config::{KafkaSettings, Reserved};
+use crate::error::{ErrorKind, classify};
+use crate::record::{ConsumedRecord, from_message};
+
+/// Where each partition resumes, from the caller's own store.
+///
+/// Called inside the rebalance callback on the polling thread: keep it quick
+/// (a RocksDB point read is fine).
+pub trait StartPositions: Send + Sync {
+    /// The next offset to read (last applied offset + 1), or `None` if this
+    /// partition was never consumed, which starts at the log's beginning.
+    fn next_offset(&self, topic: &str, partition: i32) -> Option<i64>;
+}
+
+/// Starts every partition at the beginning of the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FromBeginning;
+
+impl StartPositions for FromBeginning {
+    fn next_offset(&self, _topic: &str, _partition: i32) -> Option<i64> {
+        None
+    }
+}
+
+/// A stored position the log cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PositionProblem {
+    /// The records before `log_start` are gone (retention, or the embedded
+    /// broker's 5 MiB window): resuming would silently skip records.
+    BelowLogStart {
+        topic: String,
+        partition: i32,
+        next_offset: i64,
+        log_start: i64,
+    },
+    /// The stored position is ahead of the log's end: the broker lost records
+    /// this consumer already applied (a new or wiped cluster, an unclean
+    /// leader election), or the store belongs to another cluster.
+    BeyondHighWatermark {
+        topic: String,
+        partition: i32,
+        next_offset: i64,
+        high_watermark: i64,
+    },
+    /// The store returned a negative offset.
+    Invalid {
+        topic: String,
+        partition: i32,
+        next_offset: i64,
+    },
+}
+
+impl PositionProblem {
+    /// The `(topic, partition)` concerned.
+    #[must_use]
+    pub fn partition(&self) -> (&str, i32) {
+        match self {
+            Self::BelowLogStart {
+                topic, partition, ..
+            }
+            | Self::BeyondHighWatermark {
+                topic, partition, ..
+            }
+            | Self::Invalid {
+                topic, partition, ..
+            } => (topic, *partition),
+        }
+    }
+}
+
+impl fmt::Display for PositionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BelowLogStart {
+                topic,
+                partition,
+                next_offset,
+                log_start,
+            } => write!(
+                f,
+                "{topic}/{partition}: stored offset {next_offset} is below the log start \
+                 {log_start} (records {next_offset}..{log_start} are gone)"
+            ),
+            Self::BeyondHighWatermark {
+                topic,
+                partition,
+                next_offset,
+                high_watermark,
+            } => write!(
+                f,
+                "{topic}/{partition}: stored offset {next_offset} is beyond the high watermark \
+                 {high_watermark} (the broker lost its log, or this store belongs to another \
+                 cluster)"
+            ),
+            Self::Invalid {
+                topic,
+                partition,
+                next_offset,
+            } => write!(
+                f,
+                "{topic}/{partition}: stored offset {next_offset} is negative"
+            ),
+        }
+    }
+}
+
+/// One partition handed to this consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignedPartition {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset the caller's store gave (`None`: from the beginning).
+    pub stored_next_offset: Option<i64>,
+    /// `(log start, high watermark)` at assignment, if the broker answered.
+    pub watermarks: Option<(i64, i64)>,
+    /// Set when the stored position cannot be served; the partition is then
+    /// paused and [`PartitionConsumer::poll_batch`] returns
+    /// [`ConsumeError::Position`] on its next call.
+    pub problem: Option<PositionProblem>,
+}
+
+/// A change of this consumer's partitions, observed during a poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentChange {
+    Assigned(Vec<AssignedPartition>),
+    /// These partitions belong to someone else from now on: records of them
+    /// not yet persisted must be dropped (the new owner resumes from its own
+    /// stored positions). `lost` means they were taken away without a clean
+    /// revoke (session timeout): another consumer may already be processing
+    /// them.
+    Revoked {
+        partitions: Vec<(String, i32)>,
+        lost: bool,
+    },
+    /// librdkafka reported a rebalance error; the consumer unassigned
+    /// everything and will rejoin the group.
+    Failed {
+        code: RDKafkaErrorCode,
+    },
+}
+
+/// The outcome of one [`PartitionConsumer::poll_batch`].
+///
+/// A batch ends at the first assignment change, so `changes` always happened
+/// after every record of `records`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumedBatch {
+    pub records: Vec<ConsumedRecord>,
+    pub changes: Vec<AssignmentChange>,
+}
+
+impl ConsumedBatch {
+    /// Partitions revoked (or lost) by the changes of this batch.
+    #[must_use]
+    pub fn revoked(&self) -> Vec<(String, i32)> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                AssignmentChange::Revoked { partitions, .. } => Some(partitions.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+}
+
+/// A consumer failure.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ConsumeError {
+    /// Stored positions the log cannot serve (the partitions are paused).
+    #[error("stored consumer positions cannot be served: {}", join_problems(.0))]
+    Position(Vec<PositionProblem>),
+    /// librdkafka could not fetch from a partition's position and
+    /// `auto.offset.reset=error` refused to skip (librdkafka does not say
+    /// which partition; the watermark check at assignment usually has).
+    #[error(
+        "a partition's position is out of the log's range (auto.offset.reset=error refused \
+         to skip): {reason}"
+    )]
+    OffsetOutOfRange { reason: String },
+    /// `store_positions` for partitions this consumer no longer owns
+    /// (expected right after a revoke).
+    #[error("cannot store positions: {reason}")]
+    NotAssigned { reason: String },
+    #[error("retriable consumer failure: {reason}")]
+    Retriable {
+        reason: String,
+        code: Option<RDKafkaErrorCode>,
+    },
+    #[error("fatal consumer failure: {reason}")]
+    Fatal {
+        reason: String,
+        code: Option<RDKafkaErrorCode>,
+    },
+    #[error("invalid consumer request: {reason}")]
+    BadInput {
+        reason: String,
+        code: Option<RDKafkaErrorCode>,
+    },
+}
+
+fn join_problems(problems: &[PositionProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ConsumeError {
+    /// How a caller should react. Position problems are fatal: retrying does
+    /// not bring lost records back; an operator decides (rebuild, reset).
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Position(_) | Self::OffsetOutOfRange { .. } | Self::Fatal { .. } => {
+                ErrorKind::Fatal
+            }
+            Self::NotAssigned { .. } | Self::Retriable { .. } => ErrorKind::Retriable,
+            Self::BadInput { .. } => ErrorKind::BadInput,
+        }
+    }
+
+    /// Whether calling again may succeed.
+    #[must_use]
+    pub fn is_retriable(&self) -> bool {
+        self.kind() == ErrorKind::Retriable
+    }
+
+    pub(crate) fn from_kafka(error: &KafkaError, context: &str) -> Self {
+        let code = error.rdkafka_error_code();
+        if code == Some(RDKafkaErrorCode::AutoOffsetReset) {
+            return Self::OffsetOutOfRange {
+                reason: format!("{context}: {error}"),
+            };
+        }
+        let reason = format!("{context}: {error}");
+        match classify(error) {
+            ErrorKind::Retriable => Self::Retriable { reason, code },
+            ErrorKind::Fatal => Self::Fatal { reason, code },
+            ErrorKind::BadInput => Self::BadInput { reason, code },
+        }
+    }
+
+    fn from_config(error: &crate::config::ConfigError) -> Self {
+        Self::BadInput {
+            reason: error.to_string(),
+            code: None,
+        }
+    }
+}
+
+/// Watermarks of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionWatermarks {
+    pub partition: i32,
+    /// Offset of the first record still in the log.
+    pub log_start: i64,
+    /// Offset the next record will get.
+    pub high_watermark: i64,
+}
+
+/// Rebalance handling, called by librdkafka inside `poll`.
+pub(crate) struct RebalanceContext {
+    start_positions: Arc<dyn StartPositions>,
+    request_timeout: Duration,
+    // Drained by every `poll_batch`; a poll serves at most one rebalance
+    // before returning, so this holds a handful of entries at most.
+    changes: Mutex<VecDeque<AssignmentChange>>,
+}
+
+impl RebalanceContext {
+    fn push(&self, change: AssignmentChange) {
+        self.changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(change);
+    }
+
+    fn has_changes(&self) -> bool {
+        !self
+            .changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    fn drain(&self) -> Vec<AssignmentChange> {
+        self.changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect()
+    }
+
+    fn on_assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let mut assigned = Vec::with_capacity(partitions.len());
+        let mut to_pause = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            let stored = self.start_positions.next_offset(&topic, partition);
+            // Explicit offsets only: `Stored` would resume from the group's
+            // commits, which are for monitoring, not the truth.
+            let offset = match stored {
+                Some(next) if next >= 0 => Offset::Offset(next),
+                _ => Offset::Beginning,
+            };
+            if let Err(error) = tpl.set_partition_offset(&topic, partition, offset) {
+                tracing::error!(%topic, partition, %error, "cannot set start offset");
+            }
+            let watermarks = consumer
+                .fetch_watermarks(&topic, partition, self.request_timeout)
+                .map_err(|error| {
+                    tracing::warn!(%topic, partition, %error,
+                        "cannot read watermarks at assignment; relying on auto.offset.reset=error");
+                })
+                .ok();
+            let problem = match (stored, watermarks) {
+                (Some(next), _) if next < 0 => Some(PositionProblem::Invalid {
+                    topic: topic.clone(),
+                    partition,
+                    next_offset: next,
+                }),
+                (Some(next), Some((low, _))) if next < low => {
+                    Some(PositionProblem::BelowLogStart {
+                        topic: topic.clone(),
+                        partition,
+                        next_offset: next,
+                        log_start: low,
+                    })
+                }
+                (Some(next), Some((_, high))) if next > high => {
+                    Some(PositionProblem::BeyondHighWatermark {
+                        topic: topic.clone(),
+                        partition,
+                        next_offset: next,
+                        high_watermark: high,
+                    })
+                }
+                _ => None,
+            };
+            if let Some(problem) = &problem {
+                tracing::error!(%problem, "stored consumer position cannot be served");
+                to_pause.add_partition(&topic, partition);
+            }
+            assigned.push(AssignedPartition {
+                topic,
+                partition,
+                stored_next_offset: stored,
+                watermarks,
+                problem,
+            });
+        }
+
+        // Exactly one assign call per callback, as librdkafka requires.
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
+            _ => consumer.assign(tpl),
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "assigning partitions failed");
+            self.push(AssignmentChange::Failed {
+                code: error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+            });
+            return;
+        }
+        // Pausing keeps the fetcher from raising an anonymous
+        // AutoOffsetReset error for a partition already reported by name.
+        if to_pause.count() > 0
+            && let Err(error) = consumer.pause(&to_pause)
+        {
+            tracing::warn!(%error, "cannot pause partitions with bad positions");
+        }
+        self.push(AssignmentChange::Assigned(assigned));
+    }
+
+    fn on_revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let lost = consumer.assignment_lost();
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "unassigning partitions failed");
+        }
+        self.push(AssignmentChange::Revoked { partitions, lost });
+    }
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    // Overridden as a whole (not pre/post_rebalance): the default implementation
+    // assigns the list it was given, which would assign twice.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.on_revoke(consumer, tpl),
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                tracing::error!(%code, "rebalance error; unassigning");
+                // librdkafka's contract: on a rebalance error, drop the
+                // current assignment; the group protocol recovers.
+                let result = match consumer.rebalance_protocol() {
+                    RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+                    _ => consumer.unassign(),
+                };
+                if let Err(error) = result {
+                    tracing::error!(%error, "unassign after rebalance error failed");
+                }
+                self.push(AssignmentChange::Failed { code });
+            }
+        }
+    }
+}
+
+/// Consumer tuning shared by the group consumer and the range reader.
+pub(crate) fn fetch_tuning() -> [(&'static str, String); 6] {
+    [
+        // Return a fetch as soon as anything is there, but do not hold the
+        // broker's request open longer than 100 ms (default 500): the tail
+        // of the log is what decides holds, so latency matters there, while
+        // catching up is driven by prefetch, not by these two.
+        ("fetch.wait.max.ms", "100".to_owned()),
+        ("fetch.min.bytes", "1".to_owned()),
+        // Larger per-partition fetches (default 1 MiB) cut round trips
+        // while catching up on a backlog of small records.
+        ("max.partition.fetch.bytes", (4 * 1024 * 1024).to_string()),
+        // Prefetch up to 100k records or 64 MiB in the local queue, so a
+        // batch is served from memory while the next one is fetched...
+        ("queued.min.messages", "100000".to_owned()),
+        ("queued.max.messages.kbytes", (64 * 1024).to_string()),
+        // ...and when that queue was full, resume fetching 10 ms after it
+        // drains instead of librdkafka's default 1 s back-off, which
+        // otherwise caps throughput at one queue-full per second.
+        ("fetch.queue.backoff.ms", "10".to_owned()),
+    ]
+}
+
+/// Properties the consumers rely on.
+pub(crate) fn consumer_reserved(group_id: &str, auto_commit: bool) -> [Reserved<'_>; 6] {
+    [
+        Reserved {
+            key: "group.id",
+            value: group_id,
+            why: "each component names its own consumer group",
+        },
+        Reserved {
+            key: "auto.offset.reset",
+            value: "error",
+            why: "a position outside the log must be reported, never skipped silently",
+        },
+        Reserved {
+            key: "enable.auto.offset.store",
+            value: "false",
+            why: "only positions persisted with the read models may be committed",
+        },
+        Reserved {
+            key: "enable.auto.commit",
+            value: if auto_commit { "true" } else { "false" },
+            why: "group commits serve lag monitoring only",
+        },
+        Reserved {
+            key: "allow.auto.create.topics",
+            value: "false",
+            why: "topics are created by ensure_topics with Stockline's partition count",
+        },
+        Reserved {
+            key: "enable.partition.eof",
+            value: "false",
+            why: "the end of a partition is not an event for Stockline's consumers",
+        },
+    ]
+}
+
+/// A group member that starts each assigned partition where the caller's
+/// store says, and reads records in batches.
+///
+/// Blocking: run it on a dedicated thread. Positions are only committed to
+/// the group (for lag monitoring) after [`PartitionConsumer::store_positions`].
+pub struct PartitionConsumer {
+    consumer: BaseConsumer<RebalanceContext>,
+    pending_error: Option<ConsumeError>,
+    request_timeout: Duration,
+    topic_cache: Option<Arc<str>>,
+}
+
+impl fmt::Debug for PartitionConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionConsumer")
+            .field("pending_error", &self.pending_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionConsumer {
+    /// Joins `group_id` and subscribes to `topics`. Assignment happens during
+    /// the following polls.
+    ///
+    /// # Errors
+    /// [`ConsumeError::BadInput`] for settings that conflict with the
+    /// consumer's needs, [`ConsumeError::Fatal`] if librdkafka refuses to
+    /// create the client or subscribe.
+    pub fn subscribe(
+        brokers: &Brokers,
+        settings: &KafkaSettings,
+        group_id: &str,
+        topics: &[&str],
+        start_positions: Arc<dyn StartPositions>,
+    ) -> Result<Self, ConsumeError> {
+        if group_id.is_empty() || topics.is_empty() {
+            return Err(ConsumeError::BadInput {
+                reason: "a group id and at least one topic are required".to_owned(),
+                code: None,
+            });
+        }
+        let config = settings
+            .client_config(
+                brokers.bootstrap_servers(),
+                group_id,
+                &fetch_tuning(),
+                &consumer_reserved(group_id, true),
+            )
+            .map_err(|e| ConsumeError::from_config(&e))?;
+        let request_timeout = Duration::from_millis(settings.request_timeout_ms);
+        let context = RebalanceContext {
+            start_positions,
+            request_timeout,
+            changes: Mutex::new(VecDeque::new()),
+        };
+        let consumer: BaseConsumer<RebalanceContext> = config
+            .create_with_context(context)
+            .map_err(|e| ConsumeError::from_kafka(&e, "cannot create consumer"))?;
+        consumer
+            .subscribe(topics)
+            .map_err(|e| ConsumeError::from_kafka(&e, "cannot subscribe"))?;
+        Ok(Self {
+            consumer,
+            pending_error: None,
+            request_timeout,
+            topic_cache: None,
+        })
+    }
+
+    /// Polls until `max_records` records are in hand, `max_wait_ms` passed,
+    /// or the assignment changed (the batch then ends, so every change
+    /// reported happened after its records).
+    ///
+    /// # Errors
+    /// A failure met after some records were read is returned by the next
+    /// call, so no record is lost. [`ConsumeError::Position`] follows the
+    /// batch whose [`AssignmentChange::Assigned`] carries the problems.
+    pub fn poll_batch(
+        &mut self,
+        max_records: usize,
+        max_wait_ms: u64,
+    ) -> Result<ConsumedBatch, ConsumeError> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
+        let mut batch = ConsumedBatch::default();
+        let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
+        while batch.records.len() < max_records {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(remaining) {
+                Some(Ok(message)) => batch
+                    .records
+                    .push(from_message(&message, &mut self.topic_cache)),
+                Some(Err(error)) => {
+                    let error = ConsumeError::from_kafka(&error, "consume");
+                    if batch.records.is_empty() && !self.consumer.context().has_changes() {
+                        return Err(error);
+                    }
+                    self.pending_error = Some(error);
+                    break;
+                }
+                // Timeout, or a rebalance/commit event was served.
+                None => {}
+            }
+            if self.consumer.context().has_changes() || remaining.is_zero() {
+                break;
+            }
+        }
+        batch.changes = self.consumer.context().drain();
+        let problems: Vec<PositionProblem> = batch
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                AssignmentChange::Assigned(parts) => Some(parts),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|p| p.problem.clone())
+            .collect();
+        if !problems.is_empty() {
+            // Reported by name now (in the batch) and as an error next call:
+            // a caller that only checks `?` still stops.
+            let position = ConsumeError::Position(problems);
+            self.pending_error = Some(match self.pending_error.take() {
+                // Keep the more specific position report.
+                Some(ConsumeError::OffsetOutOfRange { .. }) | None => position,
+                Some(other) => {
+                    tracing::error!(error = %other, "consumer error superseded by position problem");
+                    position
+                }
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Stores the next offsets of applied records, to be committed to the
+    /// group in the background (lag monitoring only; the truth is the
+    /// caller's store). Each entry is `(topic, partition, next_offset)`.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NotAssigned`] when none of the partitions is assigned
+    /// any more (expected right after a revoke).
+    pub fn store_positions(&self, positions: &[(&str, i32, i64)]) -> Result<(), ConsumeError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::with_capacity(positions.len());
+        for (topic, partition, next_offset) in positions {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next_offset))
+                .map_err(|e| ConsumeError::from_kafka(&e, "invalid position"))?;
+        }
+        // `store_offsets` (plural) stores the offsets as given; the singular
+        // form would store offset + 1.
+        self.consumer.store_offsets(&tpl).map_err(|e| {
+            if matches!(
+                e.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::State | RDKafkaErrorCode::InvalidArgument)
+            ) {
+                ConsumeError::NotAssigned {
+                    reason: e.to_string(),
+                }
+            } else {
+                ConsumeError::from_kafka(&e, "store offsets")
+            }
+        })
+    }
+
+    /// The partitions currently assigned to this consumer.
+    ///
+    /// # Errors
+    /// [`ConsumeError`] if librdkafka cannot tell.
+    pub fn assignment(&self) -> Result<Vec<(String, i32)>, ConsumeError> {
+        let tpl = self
+            .consumer
+            .assignment()
+            .map_err(|e| ConsumeError::from_kafka(&e, "assignment"))?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect())
+    }
+
+    /// The group's committed offsets for the current assignment (what lag
+    /// monitoring sees). Blocking, bounded by `request_timeout_ms`.
+    ///
+    /// # Errors
+    /// [`ConsumeError`] if the coordinator cannot be asked.
+    pub fn committed_offsets(&self) -> Result<Vec<(String, i32, Option<i64>)>, ConsumeError> {
+        let tpl = self
+            .consumer
+            .committed(self.request_timeout)
+            .map_err(|e| ConsumeError::from_kafka(&e, "committed offsets"))?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition(), e.offset().to_raw()))
+            .collect())
+    }
+
+    /// Commits the stored positions now (instead of at the next
+    /// `auto.commit.interval.ms`), e.g. before a clean shutdown.
+    ///
+    /// # Errors
+    /// [`ConsumeError`] if the commit fails; `NoOffset` means nothing was
+    /// stored since the last commit.
+    pub fn commit_stored(&self) -> Result<(), ConsumeError> {
+        match self
+            .consumer
+            .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
+            Err(e) => Err(ConsumeError::from_kafka(&e, "commit")),
+        }
+    }
+
+    /// Log start and high watermark of every partition of `topic`.
+    ///
+    /// # Errors
+    /// [`ConsumeError`] if metadata or watermarks cannot be read.
+    pub fn high_watermarks(&self, topic: &str) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
+        high_watermarks_of(&self.consumer, topic, self.request_timeout)
+    }
+}
+
+/// Watermarks of every partition of `topic`, through any consumer client.
+pub(crate) fn high_watermarks_of<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| ConsumeError::from_kafka(&e, "metadata"))?;
+    let Some(entry) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(ConsumeError::BadInput {
+            reason: format!("topic `{topic}` not in metadata"),
+            code: Some(RDKafkaErrorCode::UnknownTopicOrPartition),
+        });
+    };
+    if let Some(err) = entry.error() {
+        let code: RDKafkaErrorCode = err.into();
+        return Err(ConsumeError::BadInput {
+            reason: format!("topic `{topic}`: {code}"),
+            code: Some(code),
+        });
+    }
+    let mut out = Vec::with_capacity(entry.partitions().len());
+    for p in entry.partitions() {
+        let (log_start, high_watermark) = consumer
+            .fetch_watermarks(topic, p.id(), timeout)
+            .map_err(|e| ConsumeError::from_kafka(&e, "watermarks"))?;
+        out.push(PartitionWatermarks {
+            partition: p.id(),
+            log_start,
+            high_watermark,
+        });
+    }
+    out.sort_by_key(|w| w.partition);
+    Ok(out)
+}
