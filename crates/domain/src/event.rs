@@ -103,6 +103,17 @@ pub enum ReasonCode {
     Other,
 }
 
+/// A unit price in minor units of an ISO 4217 currency (cents for EUR): what
+/// revenue figures are computed from. Optional everywhere: stock does not need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub unit_minor: i64,
+    /// Three upper-case letters (`EUR`, `USD`).
+    pub currency: String,
+}
+
 /// Where a unit physically is, within a location: sellable, or in one of the
 /// unavailable states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -178,14 +189,22 @@ pub enum Payload {
     // ----- Stock facts. All require `sku` and `location`. -----
     /// Units arrived and are sellable. With a `purchase_order` document, the
     /// matching expected quantity is no longer incoming.
-    StockReceived { quantity: i64, kind: ReceiptKind },
+    StockReceived {
+        quantity: i64,
+        kind: ReceiptKind,
+    },
     /// Units appeared or disappeared outside any flow (requires `reason`). `state`
     /// says which units: sellable ones, or damaged / quality-control ones being
     /// written off.
-    StockAdjusted { delta: i64, state: StockState },
+    StockAdjusted {
+        delta: i64,
+        state: StockState,
+    },
     /// A stock count: the absolute number of units physically at the location (all
     /// states). The difference with the books is reported.
-    StockCounted { quantity: i64 },
+    StockCounted {
+        quantity: i64,
+    },
     /// Units moved between sellable and an unavailable state, within the location.
     StockStateChanged {
         quantity: i64,
@@ -212,7 +231,10 @@ pub enum Payload {
     /// What remains expected of a purchase order line will not come.
     IncomingCancelled {},
     /// Sold at a till, no hold involved.
-    TillSale { quantity: i64 },
+    TillSale {
+        quantity: i64,
+        price: Option<Price>,
+    },
     /// Units returned at `location`, where they physically are, whichever channel
     /// sold them.
     Returned {
@@ -220,6 +242,8 @@ pub enum Payload {
         disposition: ReturnDisposition,
         sold_by_channel: Option<ChannelId>,
         original_order: Option<OrderId>,
+        /// The refunded unit price, when known.
+        price: Option<Price>,
     },
 
     // ----- Holds. All require `sku`. -----
@@ -234,19 +258,33 @@ pub enum Payload {
         ttl_seconds: u32,
         kind: HoldKind,
         group: Option<GroupId>,
+        /// The unit price of the order line, for revenue figures.
+        price: Option<Price>,
     },
     /// Paid: the held units move from reserved to committed and no longer expire.
-    HoldConfirmed { hold_id: HoldId },
+    HoldConfirmed {
+        hold_id: HoldId,
+    },
     /// Cancelled: the units are available again.
-    HoldReleased { hold_id: HoldId },
+    HoldReleased {
+        hold_id: HoldId,
+    },
     /// Prepared and waiting at the pickup desk.
-    HoldReadyForPickup { hold_id: HoldId },
+    HoldReadyForPickup {
+        hold_id: HoldId,
+    },
     /// Handed over to the customer: the units leave the location.
-    HoldCollected { hold_id: HoldId },
+    HoldCollected {
+        hold_id: HoldId,
+    },
     /// The customer never came: the units are available again.
-    HoldNoShow { hold_id: HoldId },
+    HoldNoShow {
+        hold_id: HoldId,
+    },
     /// Shipped to the customer (a confirmed hold): the units leave the location.
-    HoldShipped { hold_id: HoldId },
+    HoldShipped {
+        hold_id: HoldId,
+    },
 
     // ----- Waitlist. Requires `sku`, and `location` or `group`. -----
     /// Tell `customer_ref` when `quantity` units are available at `location`, or at
@@ -256,7 +294,9 @@ pub enum Payload {
         quantity: i64,
         group: Option<GroupId>,
     },
-    WaitlistLeft { customer_ref: CustomerRef },
+    WaitlistLeft {
+        customer_ref: CustomerRef,
+    },
 
     // ----- Configuration. -----
     /// Defines or redefines `location` (required). Written to every partition.
@@ -276,9 +316,14 @@ pub enum Payload {
         buffer: i64,
     },
     /// Units at (`sku`, `location`) that no channel may promise.
-    SafetyStockSet { quantity: i64 },
+    SafetyStockSet {
+        quantity: i64,
+    },
     /// Units at (`sku`, `location`) that only `channel` may sell (0 removes).
-    AllocationSet { channel: ChannelId, quantity: i64 },
+    AllocationSet {
+        channel: ChannelId,
+        quantity: i64,
+    },
 
     // ----- Time. -----
     /// Advances log time on a quiet partition so that holds expire on time. Written

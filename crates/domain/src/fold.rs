@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{
-    DocumentKind, Event, HOLD_TTL_SECONDS_MAX, HoldKind, LocationKind, Payload,
-    QUANTITY_MAX, ReturnDisposition, StockState,
+    DocumentKind, Event, HOLD_TTL_SECONDS_MAX, HoldKind, LocationKind, Payload, QUANTITY_MAX,
+    ReturnDisposition, StockState,
 };
 use crate::ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, LocationId, Sku};
 use crate::state::{
@@ -137,6 +137,15 @@ impl Rejection {
     }
 }
 
+/// What made a stock row change: the event being folded, or time passing a hold's
+/// TTL (which happens while folding whatever record moved log time past it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum Cause {
+    Event,
+    HoldExpired { hold_id: HoldId },
+}
+
 /// One thing that changed. The projector turns these into history rows, counters
 /// and notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +156,7 @@ pub enum Effect {
         location: LocationId,
         before: Quantities,
         after: Quantities,
+        cause: Cause,
     },
     AllocationChanged {
         sku: Sku,
@@ -227,6 +237,7 @@ struct Edit {
     location: LocationId,
     before: Quantities,
     after: Quantities,
+    cause: Cause,
 }
 
 fn check_bounds(q: &Quantities) -> Result<(), InvalidEvent> {
@@ -487,7 +498,7 @@ impl Ledger {
                 self.incoming.remove(&key);
                 Ok(None)
             }
-            Payload::TillSale { quantity } => {
+            Payload::TillSale { quantity, .. } => {
                 let site = event.require_site()?;
                 self.require_location(site.location)?;
                 let mut edit = self.edit(site.sku, site.location);
@@ -680,6 +691,7 @@ impl Ledger {
             location: location.clone(),
             before,
             after: before,
+            cause: Cause::Event,
         }
     }
 
@@ -702,6 +714,7 @@ impl Ledger {
                 location: edit.location.clone(),
                 before: edit.before,
                 after: edit.after,
+                cause: edit.cause,
             });
             let deficit_before = edit.before.obligations() - edit.before.on_hand;
             let deficit_after = edit.after.obligations() - edit.after.on_hand;
@@ -747,6 +760,7 @@ impl Ledger {
             ttl_seconds,
             kind,
             group,
+            ..
         } = &event.payload
         else {
             unreachable!("request_hold is only called for hold requests")
@@ -962,7 +976,10 @@ impl Ledger {
             allocated: (before.allocated - consumed).max(0),
             in_use: before.in_use + in_use_delta,
         };
-        assert!(after.in_use >= 0, "allocation in use went negative at {key:?}");
+        assert!(
+            after.in_use >= 0,
+            "allocation in use went negative at {key:?}"
+        );
         if after == Allocation::default() {
             self.allocations.remove(&key);
         } else {
@@ -1127,7 +1144,10 @@ impl Ledger {
         let Some(hold) = self.holds.get_mut(hold_id) else {
             unreachable!("the expiry index names hold {hold_id}, which does not exist")
         };
-        assert!(hold.can_expire(), "hold {hold_id} in the expiry index cannot expire");
+        assert!(
+            hold.can_expire(),
+            "hold {hold_id} in the expiry index cannot expire"
+        );
         let Some(location) = hold.location.clone() else {
             unreachable!("an open hold has a location")
         };
@@ -1156,6 +1176,9 @@ impl Ledger {
         }
         let mut edit = self.edit(&sku, &location);
         edit.after.reserved -= quantity;
+        edit.cause = Cause::HoldExpired {
+            hold_id: hold_id.clone(),
+        };
         if let Err(e) = self.commit(vec![edit], effects) {
             unreachable!("releasing a reservation stays within bounds: {e}")
         }

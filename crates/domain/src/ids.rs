@@ -21,7 +21,10 @@ pub enum IdError {
     #[error("{kind} is empty")]
     Empty { kind: &'static str },
     #[error("{kind} is {len_bytes} bytes long; the limit is {ID_LEN_MAX}")]
-    TooLong { kind: &'static str, len_bytes: usize },
+    TooLong {
+        kind: &'static str,
+        len_bytes: usize,
+    },
     #[error(
         "{kind} contains {found:?} at byte {index}; identifiers are printable ASCII without spaces"
     )]
@@ -43,10 +46,7 @@ pub fn check_id(kind: &'static str, value: &str) -> Result<(), IdError> {
             len_bytes: value.len(),
         });
     }
-    if let Some((index, found)) = value
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_graphic()))
-    {
+    if let Some((index, found)) = value.char_indices().find(|(_, c)| !(c.is_ascii_graphic())) {
         return Err(IdError::BadCharacter { kind, found, index });
     }
     Ok(())

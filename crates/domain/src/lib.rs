@@ -17,11 +17,13 @@ pub mod validate;
 pub mod view;
 
 pub use event::{
-    DocumentKind, DocumentRef, Event, EventId, HoldKind, LocationKind, Payload, PayloadKind,
+    DocumentKind, DocumentRef, Event, EventId, HoldKind, LocationKind, Payload, PayloadKind, Price,
     ReasonCode, ReceiptKind, ReturnDisposition, Routing, SCHEMA_VERSION, StockState,
 };
-pub use fold::{Effect, Outcome, POSITION_ABS_MAX, Rejection, Verdict, advance, fold};
-pub use ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku};
+pub use fold::{Cause, Effect, Outcome, POSITION_ABS_MAX, Rejection, Verdict, advance, fold};
+pub use ids::{
+    ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku,
+};
 pub use state::{
     Allocation, ChannelConfig, Config, DEDUPE_WINDOW_MS, Dirty, Hold, HoldStatus, IncomingLine,
     Ledger, LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,

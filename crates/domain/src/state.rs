@@ -66,7 +66,10 @@ impl Quantities {
             self.quality_control >= 0,
             "quality_control went negative: {self:?}"
         );
-        assert!(self.safety_stock >= 0, "safety_stock went negative: {self:?}");
+        assert!(
+            self.safety_stock >= 0,
+            "safety_stock went negative: {self:?}"
+        );
         assert!(self.incoming >= 0, "incoming went negative: {self:?}");
         assert!(self.in_transit >= 0, "in_transit went negative: {self:?}");
     }
@@ -497,7 +500,10 @@ impl Ledger {
         let mut expiring = BTreeSet::new();
         for (id, hold) in &self.holds {
             if id != &hold.hold_id {
-                return Err(format!("hold stored under {id} says it is {}", hold.hold_id));
+                return Err(format!(
+                    "hold stored under {id} says it is {}",
+                    hold.hold_id
+                ));
             }
             if !hold.is_holding_units() {
                 continue;
@@ -535,7 +541,11 @@ impl Ledger {
                 ));
             }
         }
-        if let Some((key, _)) = reserved.iter().chain(committed.iter()).find(|(_, v)| **v != 0) {
+        if let Some((key, _)) = reserved
+            .iter()
+            .chain(committed.iter())
+            .find(|(_, v)| **v != 0)
+        {
             return Err(format!("open holds at {key:?} have no stock row"));
         }
         for (key, allocation) in &self.allocations {
@@ -556,7 +566,9 @@ impl Ledger {
         }
         let mut in_transit: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
         for ((sku, _), line) in &self.transfers {
-            *in_transit.entry((sku.clone(), line.to.clone())).or_default() += line.in_transit();
+            *in_transit
+                .entry((sku.clone(), line.to.clone()))
+                .or_default() += line.in_transit();
         }
         for (key, q) in &self.stock {
             let want_incoming = incoming.remove(key).unwrap_or(0);
@@ -568,8 +580,14 @@ impl Ledger {
                 ));
             }
         }
-        if let Some((key, _)) = incoming.iter().chain(in_transit.iter()).find(|(_, v)| **v != 0) {
-            return Err(format!("open incoming or transfer lines at {key:?} have no stock row"));
+        if let Some((key, _)) = incoming
+            .iter()
+            .chain(in_transit.iter())
+            .find(|(_, v)| **v != 0)
+        {
+            return Err(format!(
+                "open incoming or transfer lines at {key:?} have no stock row"
+            ));
         }
         if self.seen.by_id.len() != self.seen.in_order.len() {
             return Err("seen-event index and queue differ".into());

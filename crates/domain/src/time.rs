@@ -107,7 +107,8 @@ mod tests {
 
     #[test]
     fn timestamps_are_text_in_json_and_truncated_to_micros() {
-        let at: At = serde_json::from_str("\"2026-11-23T17:00:00.123456789+01:00\"").expect("parses");
+        let at: At =
+            serde_json::from_str("\"2026-11-23T17:00:00.123456789+01:00\"").expect("parses");
         assert_eq!(
             serde_json::to_string(&at).expect("encodes"),
             "\"2026-11-23T16:00:00.123456Z\""

@@ -8,8 +8,8 @@
 use serde::Serialize;
 
 use crate::event::{
-    CONFIG_LIST_LEN_MAX, DocumentKind, Event, Payload,
-    QUANTITY_MAX, SCHEMA_VERSION, StockState,
+    CONFIG_LIST_LEN_MAX, DocumentKind, Event, Payload, Price, QUANTITY_MAX, SCHEMA_VERSION,
+    StockState,
 };
 use crate::ids::{LocationId, Sku};
 
@@ -55,6 +55,8 @@ pub enum InvalidEvent {
     },
     #[error("`name` must be 1..=200 characters without control characters")]
     BadName,
+    #[error("`currency` must be three upper-case letters (ISO 4217)")]
+    BadCurrency,
     #[error("location {location} is not defined")]
     UnknownLocation { location: String },
     #[error("only {available} units are {state} at {location}; cannot move {requested}")]
@@ -93,6 +95,7 @@ impl InvalidEvent {
             InvalidEvent::SameLocation { .. } => "same_location",
             InvalidEvent::ListTooLong { .. } => "list_too_long",
             InvalidEvent::BadName => "bad_name",
+            InvalidEvent::BadCurrency => "bad_currency",
             InvalidEvent::UnknownLocation { .. } => "unknown_location",
             InvalidEvent::NotEnoughInState { .. } => "not_enough_in_state",
             InvalidEvent::UnknownDocument { .. } => "unknown_document",
@@ -114,6 +117,7 @@ impl InvalidEvent {
             InvalidEvent::SameState { .. } => Some("payload.to"),
             InvalidEvent::SameLocation { .. } => Some("payload.to_location"),
             InvalidEvent::BadName => Some("payload.name"),
+            InvalidEvent::BadCurrency => Some("payload.price.currency"),
             InvalidEvent::UnknownLocation { .. } => Some("location"),
             InvalidEvent::NotEnoughInState { .. } => Some("payload.quantity"),
             InvalidEvent::UnknownDocument { .. } | InvalidEvent::TransferRouteMismatch { .. } => {
@@ -172,6 +176,27 @@ fn short_list<T>(field: &'static str, list: &[T]) -> Result<(), InvalidEvent> {
     } else {
         Ok(())
     }
+}
+
+/// Largest unit price, in minor units (10^12: ten billion euros).
+pub const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
+
+fn check_price(price: Option<&Price>) -> Result<(), InvalidEvent> {
+    let Some(price) = price else {
+        return Ok(());
+    };
+    in_range(
+        "payload.price.unit_minor",
+        price.unit_minor,
+        0,
+        PRICE_MINOR_MAX,
+    )?;
+    let currency_ok =
+        price.currency.len() == 3 && price.currency.bytes().all(|b| b.is_ascii_uppercase());
+    if !currency_ok {
+        return Err(InvalidEvent::BadCurrency);
+    }
+    Ok(())
 }
 
 /// The SKU and location of an event that is about one (SKU, location).
@@ -241,10 +266,16 @@ impl Event {
         }
         let kind = self.payload.kind();
         match &self.payload {
-            Payload::StockReceived { quantity, .. }
-            | Payload::TillSale { quantity }
-            | Payload::Returned { quantity, .. } => {
+            Payload::StockReceived { quantity, .. } => {
                 self.require_site()?;
+                positive("payload.quantity", *quantity)
+            }
+            Payload::TillSale { quantity, price }
+            | Payload::Returned {
+                quantity, price, ..
+            } => {
+                self.require_site()?;
+                check_price(price.as_ref())?;
                 positive("payload.quantity", *quantity)
             }
             Payload::StockAdjusted { delta, .. } => {
@@ -304,8 +335,9 @@ impl Event {
                 self.require_site()?;
                 self.require_document(DocumentKind::PurchaseOrder)
             }
-            Payload::HoldRequested { group, .. } => {
+            Payload::HoldRequested { group, price, .. } => {
                 self.require_sku()?;
+                check_price(price.as_ref())?;
                 match (&self.location, group) {
                     (None, None) => Err(InvalidEvent::MissingField {
                         kind: kind.name(),

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use chrono::{TimeZone, Utc};
 use stockline_domain::{
     ChannelId, CustomerRef, DocumentId, DocumentKind, DocumentRef, Event, GroupId, HoldId,
-    HoldKind, LocationId, LocationKind, OrderId, Payload, PayloadKind, ReasonCode, ReceiptKind,
+    HoldKind, LocationId, LocationKind, OrderId, Payload, PayloadKind, Price, ReasonCode, ReceiptKind,
     ReturnDisposition, SCHEMA_VERSION, Sku, StockState,
 };
 use stockline_wire::codec::{DecodeError, EVENT_FORMAT_VERSION, decode_event, encode_event};
@@ -106,7 +106,13 @@ fn sample(kind: PayloadKind) -> Event {
         PayloadKind::TillSale => {
             event.channel = ChannelId::new("pos").expect("valid channel");
             event.document = doc(DocumentKind::TillReceipt, "R-12-000042");
-            Payload::TillSale { quantity: 1 }
+            Payload::TillSale {
+                quantity: 1,
+                price: Some(Price {
+                    unit_minor: 89_900,
+                    currency: "EUR".to_owned(),
+                }),
+            }
         }
         PayloadKind::Returned => {
             event.channel = ChannelId::new("pos").expect("valid channel");
@@ -117,6 +123,7 @@ fn sample(kind: PayloadKind) -> Event {
                 disposition: ReturnDisposition::Restock,
                 sold_by_channel: Some(ChannelId::new("web").expect("valid channel")),
                 original_order: Some(OrderId::new("#1001").expect("valid order id")),
+                price: None,
             }
         }
         PayloadKind::HoldRequested => {
@@ -131,6 +138,10 @@ fn sample(kind: PayloadKind) -> Event {
                 ttl_seconds: 7_200,
                 kind: HoldKind::ClickAndCollect,
                 group: Some(GroupId::new("lyon").expect("valid group")),
+                price: Some(Price {
+                    unit_minor: 89_900,
+                    currency: "EUR".to_owned(),
+                }),
             }
         }
         PayloadKind::HoldConfirmed => Payload::HoldConfirmed { hold_id: hold() },
