@@ -760,7 +760,7 @@ impl Ledger {
             ttl_seconds,
             kind,
             group,
-            ..
+            price,
         } = &event.payload
         else {
             unreachable!("request_hold is only called for hold requests")
@@ -799,6 +799,7 @@ impl Ledger {
             status: HoldStatus::Rejected,
             confirmed: false,
             allocation_units: 0,
+            unit_price: price.clone(),
             rejection: None,
             request_event_id: event.event_id,
             ttl_seconds: *ttl_seconds,

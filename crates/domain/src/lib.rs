@@ -8,6 +8,7 @@
 //! uuid and thiserror, nothing else. Kafka, RocksDB and HTTP live in other crates and
 //! depend on this one, never the reverse. See `docs/ARCHITECTURE.md`.
 
+pub mod analytics;
 pub mod event;
 pub mod fold;
 pub mod ids;
@@ -26,7 +27,7 @@ pub use ids::{
 };
 pub use state::{
     Allocation, ChannelConfig, Config, DEDUPE_WINDOW_MS, Dirty, Hold, HoldStatus, IncomingLine,
-    Ledger, LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,
+    Ledger, LedgerParts, LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,
 };
 pub use time::LogTime;
 pub use validate::InvalidEvent;

@@ -206,6 +206,8 @@ pub struct Hold {
     pub confirmed: bool,
     /// Units taken from the channel's exclusive allocation at the location.
     pub allocation_units: i64,
+    /// The order line's unit price, when the request carried one (revenue figures).
+    pub unit_price: Option<crate::event::Price>,
     /// Why the request was refused, when it was.
     pub rejection: Option<crate::fold::Rejection>,
     /// The event that requested it.
@@ -362,6 +364,23 @@ impl Dirty {
     }
 }
 
+/// Everything a [`Ledger`] is made of, as rows: what the projector persists and
+/// restores. Derived indexes (expiry queue, closed-hold queue) are rebuilt.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerParts {
+    pub log_time: LogTime,
+    pub config: Config,
+    pub stock: Vec<((Sku, LocationId), Quantities)>,
+    pub allocations: Vec<((Sku, LocationId, ChannelId), Allocation)>,
+    /// Open holds and closed ones still within the dedupe window.
+    pub holds: Vec<Hold>,
+    pub waitlists: Vec<(Sku, Vec<WaitlistEntry>)>,
+    pub incoming: Vec<((Sku, LocationId, DocumentId), IncomingLine)>,
+    pub transfers: Vec<((Sku, DocumentId), TransferLine)>,
+    /// Event ids with the log time they were applied at.
+    pub seen: Vec<(LogTime, EventId)>,
+}
+
 /// The fold state of one partition.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
@@ -484,6 +503,55 @@ impl Ledger {
     /// Closed holds still remembered, by closing time.
     pub fn closed_holds(&self) -> &VecDeque<(LogTime, HoldId)> {
         &self.closed_holds
+    }
+
+    /// Rebuilds a ledger from persisted rows, dropping what the fold would already
+    /// have forgotten at `parts.log_time`, and checks every invariant.
+    pub fn from_parts(parts: LedgerParts) -> Result<Ledger, String> {
+        let horizon = parts.log_time.minus_millis(DEDUPE_WINDOW_MS);
+        let mut ledger = Ledger {
+            log_time: parts.log_time,
+            config: parts.config,
+            stock: parts.stock.into_iter().collect(),
+            allocations: parts.allocations.into_iter().collect(),
+            waitlists: parts
+                .waitlists
+                .into_iter()
+                .filter(|(_, entries)| !entries.is_empty())
+                .collect(),
+            incoming: parts.incoming.into_iter().collect(),
+            transfers: parts.transfers.into_iter().collect(),
+            ..Ledger::default()
+        };
+        let mut closed = Vec::new();
+        for hold in parts.holds {
+            if hold.status.is_closed() {
+                if hold.updated_at < horizon {
+                    continue;
+                }
+                closed.push((hold.updated_at, hold.hold_id.clone()));
+            } else if hold.can_expire() {
+                ledger
+                    .expiries
+                    .insert((hold.expires_at, hold.hold_id.clone()));
+            }
+            ledger.holds.insert(hold.hold_id.clone(), hold);
+        }
+        closed.sort();
+        ledger.closed_holds = closed.into();
+        let mut seen = parts.seen;
+        seen.sort();
+        for (at, id) in seen {
+            if at < horizon {
+                continue;
+            }
+            if ledger.seen.contains(&id) {
+                return Err(format!("event {id} is recorded twice"));
+            }
+            ledger.seen.insert(id, at);
+        }
+        ledger.check_invariants()?;
+        Ok(ledger)
     }
 
     /// The keys changed since the last call: what the projector must write.
