@@ -56,6 +56,12 @@ pub struct KafkaSettings {
     pub request_timeout_ms: u64,
     /// `client.id` prefix shown in broker logs. Default: `stockline`.
     pub client_id: String,
+    /// Treat the broker's ListOffsets answers as lower bounds and confirm
+    /// high watermarks by reading the partitions' tails (500 ms more per
+    /// query). Default: false, right for Apache Kafka and the embedded
+    /// broker. tansu 0.6.0 needs true: it answers ListOffsets with the
+    /// newest batch's base offset + 1, ignoring the batch's other records.
+    pub verify_high_watermarks_by_reading: bool,
 }
 
 impl Default for KafkaSettings {
@@ -71,6 +77,7 @@ impl Default for KafkaSettings {
             delivery_timeout_ms: 30_000,
             request_timeout_ms: 10_000,
             client_id: "stockline".to_owned(),
+            verify_high_watermarks_by_reading: false,
         }
     }
 }
@@ -259,6 +266,28 @@ mod tests {
         assert_eq!(config.get("linger.ms"), Some("50"));
         assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+    }
+
+    #[test]
+    fn partial_sections_deserialize_with_defaults() {
+        let s: KafkaSettings = serde_json::from_str(
+            r#"{"brokers": "k1:9092,k2:9092", "partitions": 16,
+                "properties": {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"},
+                "topics": {"events": "shop.events"}}"#,
+        )
+        .expect("valid section");
+        assert_eq!(s.brokers.as_deref(), Some("k1:9092,k2:9092"));
+        assert_eq!(s.partitions, 16);
+        assert_eq!(s.topics.events, "shop.events");
+        assert_eq!(s.topics.dead_letters, "stockline.dead-letters");
+        assert_eq!(s.max_in_flight_records, DEFAULT_MAX_IN_FLIGHT_RECORDS);
+        assert_eq!(s.properties.len(), 2);
+
+        let empty: KafkaSettings = serde_json::from_str("{}").expect("empty section");
+        assert_eq!(empty, KafkaSettings::default());
+
+        let typo = serde_json::from_str::<KafkaSettings>(r#"{"partitons": 4}"#);
+        assert!(typo.is_err(), "unknown fields are refused");
     }
 
     #[test]

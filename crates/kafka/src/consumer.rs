@@ -8,21 +8,23 @@
 //! them against the partition's watermarks so a position the log no longer
 //! holds is reported, never skipped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::DefaultConsumerContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use thiserror::Error;
 
 use crate::brokers::Brokers;
 use crate::config::{KafkaSettings, Reserved};
 use crate::error::{ErrorKind, classify};
 use crate::record::{ConsumedRecord, from_message};
+use crate::tansu::unique_name;
 
 /// Where each partition resumes, from the caller's own store.
 ///
@@ -286,6 +288,10 @@ pub struct PartitionWatermarks {
 pub(crate) struct RebalanceContext {
     start_positions: Arc<dyn StartPositions>,
     request_timeout: Duration,
+    // Configuration for short-lived readers that confirm a suspicious
+    // high watermark (group id replaced per use).
+    probe_config: ClientConfig,
+    verify_high_watermarks: bool,
     // Drained by every `poll_batch`; a poll serves at most one rebalance
     // before returning, so this holds a handful of entries at most.
     changes: Mutex<VecDeque<AssignmentChange>>,
@@ -321,8 +327,9 @@ impl RebalanceContext {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
-        let mut assigned = Vec::with_capacity(partitions.len());
-        let mut to_pause = TopicPartitionList::new();
+        // First pass: start offsets from the store, watermarks from the
+        // broker (ListOffsets).
+        let mut entries = Vec::with_capacity(partitions.len());
         for (topic, partition) in partitions {
             let stored = self.start_positions.next_offset(&topic, partition);
             // Explicit offsets only: `Stored` would resume from the group's
@@ -341,6 +348,46 @@ impl RebalanceContext {
                         "cannot read watermarks at assignment; relying on auto.offset.reset=error");
                 })
                 .ok();
+            entries.push((topic, partition, stored, watermarks));
+        }
+
+        // Second pass: confirm high watermarks by reading the tails, for
+        // every partition on brokers whose ListOffsets is only a lower bound
+        // (tansu 0.6), and otherwise only where a stored position looks
+        // beyond the end (rare on Kafka: a real problem, worth 500 ms).
+        let mut to_confirm: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+        for (topic, partition, stored, watermarks) in &entries {
+            if let Some((_, claimed_high)) = watermarks
+                && (self.verify_high_watermarks || stored.is_some_and(|next| next > *claimed_high))
+            {
+                to_confirm
+                    .entry(topic.clone())
+                    .or_default()
+                    .push((*partition, *claimed_high));
+            }
+        }
+        let mut confirmed: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for (topic, claimed) in &to_confirm {
+            if let Some(ends) =
+                scan_end_offsets(&self.probe_config, topic, claimed, self.request_timeout)
+            {
+                for (partition, end) in ends {
+                    confirmed.insert((topic.clone(), partition), end);
+                }
+            }
+        }
+
+        let mut assigned = Vec::with_capacity(entries.len());
+        let mut to_pause = TopicPartitionList::new();
+        for (topic, partition, stored, mut watermarks) in entries {
+            if let (Some((low, claimed_high)), Some(&end)) =
+                (watermarks, confirmed.get(&(topic.clone(), partition)))
+                && end > claimed_high
+            {
+                tracing::debug!(%topic, partition, claimed_high, end,
+                    "broker's ListOffsets understated the high watermark; using the end found by reading");
+                watermarks = Some((low, end));
+            }
             let problem = match (stored, watermarks) {
                 (Some(next), _) if next < 0 => Some(PositionProblem::Invalid {
                     topic: topic.clone(),
@@ -518,6 +565,7 @@ pub struct PartitionConsumer {
     consumer: BaseConsumer<RebalanceContext>,
     pending_error: Option<ConsumeError>,
     request_timeout: Duration,
+    verify_high_watermarks: bool,
     topic_cache: Option<Arc<str>>,
 }
 
@@ -559,9 +607,20 @@ impl PartitionConsumer {
             )
             .map_err(|e| ConsumeError::from_config(&e))?;
         let request_timeout = Duration::from_millis(settings.request_timeout_ms);
+        let probe_group = unique_name("stockline-probe");
+        let probe_config = settings
+            .client_config(
+                brokers.bootstrap_servers(),
+                "probe",
+                &fetch_tuning(),
+                &consumer_reserved(&probe_group, false),
+            )
+            .map_err(|e| ConsumeError::from_config(&e))?;
         let context = RebalanceContext {
             start_positions,
             request_timeout,
+            probe_config,
+            verify_high_watermarks: settings.verify_high_watermarks_by_reading,
             changes: Mutex::new(VecDeque::new()),
         };
         let consumer: BaseConsumer<RebalanceContext> = config
@@ -574,6 +633,7 @@ impl PartitionConsumer {
             consumer,
             pending_error: None,
             request_timeout,
+            verify_high_watermarks: settings.verify_high_watermarks_by_reading,
             topic_cache: None,
         })
     }
@@ -731,15 +791,22 @@ impl PartitionConsumer {
     /// # Errors
     /// [`ConsumeError`] if metadata or watermarks cannot be read.
     pub fn high_watermarks(&self, topic: &str) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
-        high_watermarks_of(&self.consumer, topic, self.request_timeout)
+        let verify = self
+            .verify_high_watermarks
+            .then_some(&self.consumer.context().probe_config);
+        high_watermarks_of(&self.consumer, topic, self.request_timeout, verify)
     }
 }
 
 /// Watermarks of every partition of `topic`, through any consumer client.
+///
+/// With `verify_with`, the ListOffsets answers are taken as lower bounds and
+/// confirmed by reading the tails ([`scan_end_offsets`]).
 pub(crate) fn high_watermarks_of<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     timeout: Duration,
+    verify_with: Option<&ClientConfig>,
 ) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
@@ -769,5 +836,75 @@ pub(crate) fn high_watermarks_of<C: ConsumerContext>(
         });
     }
     out.sort_by_key(|w| w.partition);
+    if let Some(config) = verify_with {
+        let claimed: Vec<(i32, i64)> = out
+            .iter()
+            .map(|w| (w.partition, w.high_watermark))
+            .collect();
+        let ends = scan_end_offsets(config, topic, &claimed, timeout).ok_or_else(|| {
+            ConsumeError::Retriable {
+                reason: format!("cannot read the tails of `{topic}` to confirm its watermarks"),
+                code: None,
+            }
+        })?;
+        for w in &mut out {
+            if let Some(end) = ends.get(&w.partition) {
+                w.high_watermark = w.high_watermark.max(*end);
+            }
+        }
+    }
     Ok(out)
+}
+
+/// How long the log's tail must stay quiet before a scan calls it the end.
+const SCAN_IDLE_MS: u64 = 500;
+
+/// The end of partitions' logs (the offset the next record will get), found
+/// by reading from each `claimed_high - 1` until nothing more arrives, for
+/// brokers whose ListOffsets answer is only a lower bound (tansu 0.6 reports
+/// the newest batch's base offset + 1). Costs one idle wait of 500 ms for all
+/// partitions together. `None` if the scan could not start.
+pub(crate) fn scan_end_offsets(
+    config: &ClientConfig,
+    topic: &str,
+    claimed_highs: &[(i32, i64)],
+    timeout: Duration,
+) -> Option<BTreeMap<i32, i64>> {
+    use rdkafka::Message;
+
+    let mut config = config.clone();
+    config.set("group.id", unique_name("stockline-probe"));
+    let consumer: BaseConsumer<DefaultConsumerContext> = config
+        .create()
+        .map_err(|error| tracing::warn!(%error, "cannot create probe consumer"))
+        .ok()?;
+    let mut tpl = TopicPartitionList::with_capacity(claimed_highs.len());
+    for (partition, claimed_high) in claimed_highs {
+        tpl.add_partition_offset(
+            topic,
+            *partition,
+            Offset::Offset(claimed_high.saturating_sub(1).max(0)),
+        )
+        .ok()?;
+    }
+    consumer.assign(&tpl).ok()?;
+    let mut ends: BTreeMap<i32, i64> = claimed_highs.iter().copied().collect();
+    let started = Instant::now();
+    let mut last_record = Instant::now();
+    while started.elapsed() < timeout && last_record.elapsed() < Duration::from_millis(SCAN_IDLE_MS)
+    {
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(message)) => {
+                if let Some(end) = ends.get_mut(&message.partition()) {
+                    *end = (*end).max(message.offset().saturating_add(1));
+                }
+                last_record = Instant::now();
+            }
+            // Out of range (an emptied log): that partition's claimed end
+            // stands; keep reading the others.
+            Some(Err(error)) => tracing::debug!(%error, "probe read error"),
+            None => {}
+        }
+    }
+    Some(ends)
 }

@@ -244,9 +244,16 @@ impl RecordProducer {
         })?;
         let max_in_flight = settings.max_in_flight_records;
         let tuning = [
-            // The same bound as the semaphore: librdkafka's count limit is
-            // never the one that bites, and never larger than ours.
-            ("queue.buffering.max.messages", max_in_flight.to_string()),
+            // librdkafka counts a message until it is freed, after the
+            // delivery callback of its whole delivery-report batch has run,
+            // while our permit is released inside the callback: its count
+            // lags ours by at most one batch (at most `max_in_flight`
+            // records). Twice the bound keeps its limit from ever biting
+            // (no QueueFull back-off) while still bounding its queue.
+            (
+                "queue.buffering.max.messages",
+                max_in_flight.saturating_mul(2).to_string(),
+            ),
             (
                 "queue.buffering.max.kbytes",
                 settings.max_buffered_kbytes.to_string(),
@@ -340,6 +347,18 @@ impl RecordProducer {
                     record.partition, record.topic
                 ),
                 code: Some(RDKafkaErrorCode::UnknownPartition),
+            });
+        }
+        if record.timestamp_ms <= 0 {
+            // librdkafka reads a timestamp of 0 as "now" and Kafka rejects
+            // negative ones: the log time must be the caller's, explicitly.
+            return Err(ProduceError::BadInput {
+                reason: format!(
+                    "timestamp {} ms is not after the Unix epoch (librdkafka would replace 0 \
+                     with the current time)",
+                    record.timestamp_ms
+                ),
+                code: Some(RDKafkaErrorCode::InvalidTimestamp),
             });
         }
         if record.topic.is_empty() {

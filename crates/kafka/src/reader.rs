@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::brokers::Brokers;
 use crate::config::KafkaSettings;
@@ -62,9 +62,12 @@ impl RangeReader {
         topic: &str,
         ranges: &[PartitionRange],
     ) -> Result<Self, ConsumeError> {
-        let consumer = reader_consumer(brokers, settings)?;
+        let (consumer, config) = reader_consumer(brokers, settings)?;
         let timeout = Duration::from_millis(settings.request_timeout_ms);
-        let watermarks = high_watermarks_of(&consumer, topic, timeout)?;
+        let verify = settings
+            .verify_high_watermarks_by_reading
+            .then_some(&config);
+        let watermarks = high_watermarks_of(&consumer, topic, timeout, verify)?;
         Self::start(
             consumer,
             topic,
@@ -85,9 +88,12 @@ impl RangeReader {
         topic: &str,
         start: &dyn StartPositions,
     ) -> Result<Self, ConsumeError> {
-        let consumer = reader_consumer(brokers, settings)?;
+        let (consumer, config) = reader_consumer(brokers, settings)?;
         let timeout = Duration::from_millis(settings.request_timeout_ms);
-        let watermarks = high_watermarks_of(&consumer, topic, timeout)?;
+        let verify = settings
+            .verify_high_watermarks_by_reading
+            .then_some(&config);
+        let watermarks = high_watermarks_of(&consumer, topic, timeout, verify)?;
         let ranges: Vec<PartitionRange> = watermarks
             .iter()
             .map(|w| PartitionRange {
@@ -308,7 +314,7 @@ pub fn read_all(
 fn reader_consumer(
     brokers: &Brokers,
     settings: &KafkaSettings,
-) -> Result<BaseConsumer<DefaultConsumerContext>, ConsumeError> {
+) -> Result<(BaseConsumer<DefaultConsumerContext>, ClientConfig), ConsumeError> {
     // librdkafka only assigns partitions through a consumer-group handle, so
     // the reader needs a group id; it never joins (no subscribe) and never
     // commits.
@@ -324,9 +330,10 @@ fn reader_consumer(
             reason: e.to_string(),
             code: None,
         })?;
-    config
+    let consumer = config
         .create()
-        .map_err(|e| ConsumeError::from_kafka(&e, "cannot create reader"))
+        .map_err(|e| ConsumeError::from_kafka(&e, "cannot create reader"))?;
+    Ok((consumer, config))
 }
 
 fn watermarks_by_partition(
