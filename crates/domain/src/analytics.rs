@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Payload};
-use crate::fold::{Effect, Outcome, Verdict};
+use crate::fold::Effect;
 use crate::ids::{ChannelId, LocationId};
 use crate::state::{HoldStatus, Ledger};
 use crate::time::LogTime;
@@ -126,14 +126,17 @@ pub struct CounterDelta {
     pub delta: i64,
 }
 
-/// The counters one folded record adds. `ledger` is the state after the fold (holds
-/// just changed are still in it).
+/// The counters one folded record adds: `applied` is the event when the fold applied
+/// or rejected it (not for duplicates, invalid or undecodable records), `effects`
+/// everything that changed (expiries included), `ledger` the state after the fold
+/// (holds just changed are still in it).
 pub fn counters(
-    event: Option<&Event>,
-    outcome: &Outcome,
+    applied: Option<&Event>,
+    effects: &[Effect],
     ledger: &Ledger,
     now: LogTime,
 ) -> Vec<CounterDelta> {
+    let event = applied;
     let day = now.day_index();
     let mut out = Vec::new();
     let mut push = |channel: &ChannelId,
@@ -156,11 +159,7 @@ pub fn counters(
         push(channel, location, metric, None, delta);
     };
     let mut revenues: Vec<(ChannelId, Option<LocationId>, String, i64)> = Vec::new();
-    let applied_event = match (&outcome.verdict, event) {
-        (Verdict::Applied | Verdict::Rejected { .. }, Some(event)) => Some(event),
-        _ => None,
-    };
-    if let Some(event) = applied_event {
+    if let Some(event) = applied {
         let location = event.location.as_ref();
         match &event.payload {
             Payload::TillSale { quantity, price } => {
@@ -205,7 +204,7 @@ pub fn counters(
             _ => {}
         }
     }
-    for effect in &outcome.effects {
+    for effect in effects {
         match effect {
             Effect::HoldAccepted {
                 hold_id, location, ..

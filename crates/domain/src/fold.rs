@@ -60,10 +60,12 @@ pub enum Verdict {
     Invalid { invalid: InvalidEvent },
 }
 
-/// Why a decision was refused. Serialized with a stable `code`.
+/// Why a decision was refused; [`Rejection::code`] is its stable name. Externally
+/// tagged (`{"insufficient_availability": {...}}`) because holds, which keep their
+/// rejection, are stored in bincode, which cannot decode internally tagged enums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
-#[serde(tag = "code", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Rejection {
     #[error("quantity {quantity} is not within 1..={max}")]
     QuantityNotPositive { quantity: i64, max: i64 },
@@ -294,12 +296,15 @@ impl Ledger {
                 break;
             }
             self.closed_holds.pop_front();
-            let forgotten = self.holds.remove(&hold_id);
+            let Some(forgotten) = self.holds.remove(&hold_id) else {
+                unreachable!("closed-hold queue names {hold_id}, which does not exist")
+            };
             assert!(
-                forgotten.as_ref().is_some_and(|h| h.status.is_closed()),
-                "closed-hold queue names {hold_id}, which is not a closed hold"
+                forgotten.status.is_closed(),
+                "closed-hold queue names {hold_id}, which is open"
             );
-            self.dirty.holds_forgotten.insert(hold_id);
+            self.dirty.holds.remove(&hold_id);
+            self.dirty.holds_forgotten.insert(hold_id, forgotten);
         }
         now
     }

@@ -1,0 +1,742 @@
+//! The projection: folds consumed records into the per-partition ledgers and turns
+//! what changed into rows, written with the consumer position in one atomic
+//! `WriteBatch`.
+//!
+//! Kafka-agnostic on purpose: the live projector (records from a consumer group),
+//! a rebuild (records from offset 0) and a replay (records from the archive) all
+//! drive this same code, which is what makes "rebuild equals live" hold by
+//! construction rather than by a second implementation.
+//!
+//! Determinism of what is written: every row is a function of the records applied,
+//! never of where batches were cut. Rows are keyed by offsets (history, dead letters,
+//! outbox), rewritten whole (stock, holds, chunks), or read-modify-written (daily
+//! counters); chunks of archive and dedupe records cover fixed offset ranges.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use rocksdb::WriteBatch;
+use stockline_domain::analytics::{CounterDelta, counters};
+use stockline_domain::{
+    Cause, DEDUPE_WINDOW_MS, Effect, Event, EventId, Hold, HoldId, Ledger, LogTime, Payload,
+    Routing, Verdict, advance, fold,
+};
+use stockline_wire::codec::decode_event;
+
+use crate::error::StoreError;
+use crate::keys::{Key, log_time_key, status_code};
+use crate::rows::{
+    ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, Notification, OutboxEntry,
+    PartitionState, SeenChunk,
+};
+use crate::store::{Store, cf, encode, position_key};
+
+/// Records per archive chunk. A chunk is one RocksDB value (about 25 KiB of
+/// 100-byte records): few writes per record, and a replay reads big sequential values.
+pub const ARCHIVE_CHUNK_RECORDS: u64 = 256;
+/// Offsets per dedupe chunk.
+pub const SEEN_CHUNK_OFFSETS: u64 = 4_096;
+
+/// Which partition a Kafka key belongs to (the producer's partitioner).
+pub type PartitionOf = Arc<dyn Fn(&[u8]) -> u32 + Send + Sync>;
+
+/// One consumed record, whatever it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    pub partition: u32,
+    pub offset: u64,
+    /// Record timestamp (log time); `-1` when the broker gave none.
+    pub timestamp_ms: i64,
+    pub key: Option<&'a [u8]>,
+    pub payload: Option<&'a [u8]>,
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Already applied (its offset is below the partition's position).
+    Skipped,
+    /// Folded; the verdict's kind.
+    Folded(VerdictKind),
+    /// Dead-lettered with this reason code.
+    DeadLettered(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictKind {
+    Applied,
+    Rejected,
+    Duplicate,
+}
+
+/// Totals since the projection was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectionStats {
+    pub records: u64,
+    pub applied: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub dead_letters: u64,
+    pub skipped: u64,
+    pub flushes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    history: Vec<(Vec<u8>, HistoryEntry)>,
+    dead_letters: Vec<(Vec<u8>, DeadLetter)>,
+    outbox: Vec<(Vec<u8>, OutboxEntry)>,
+    /// Closed chunks to write (start offset, chunk).
+    archive_closed: Vec<(u64, ArchiveChunk)>,
+    seen_closed: Vec<(u64, SeenChunk)>,
+    /// Whether anything was applied since the last flush.
+    touched: bool,
+}
+
+/// One partition's fold state and unwritten rows.
+#[derive(Debug)]
+struct PartitionProjection {
+    ledger: Ledger,
+    next_offset: u64,
+    archive: (u64, ArchiveChunk),
+    seen: (u64, SeenChunk),
+    /// Written dedupe chunks (start, newest log time), oldest first, excluding the
+    /// open one: deleted once entirely older than the dedupe window.
+    seen_written: VecDeque<(u64, LogTime)>,
+    pending: Pending,
+}
+
+/// The projection of one topic into one store.
+pub struct Projection {
+    store: Store,
+    topic: String,
+    partition_of: PartitionOf,
+    partitions: BTreeMap<u32, PartitionProjection>,
+    counters: BTreeMap<Vec<u8>, i64>,
+    stats: ProjectionStats,
+}
+
+impl std::fmt::Debug for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projection")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions.keys().collect::<Vec<_>>())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+fn chunk_start(offset: u64, size: u64) -> u64 {
+    offset - offset % size
+}
+
+impl Projection {
+    pub fn new(store: Store, topic: impl Into<String>, partition_of: PartitionOf) -> Projection {
+        Projection {
+            store,
+            topic: topic.into(),
+            partition_of,
+            partitions: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            stats: ProjectionStats::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn stats(&self) -> ProjectionStats {
+        self.stats
+    }
+
+    /// The partitions currently owned.
+    pub fn partitions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.partitions.keys().copied()
+    }
+
+    /// Next offset to apply of an owned partition.
+    pub fn next_offset(&self, partition: u32) -> Option<u64> {
+        self.partitions.get(&partition).map(|p| p.next_offset)
+    }
+
+    pub fn ledger(&self, partition: u32) -> Option<&Ledger> {
+        self.partitions.get(&partition).map(|p| &p.ledger)
+    }
+
+    /// Takes ownership of partitions: restores their fold state from the store.
+    /// Returns each one's next offset (where consumption must resume).
+    pub fn assign(&mut self, partitions: &[u32]) -> Result<BTreeMap<u32, u64>, StoreError> {
+        let wanted: BTreeSet<u32> = partitions
+            .iter()
+            .copied()
+            .filter(|p| !self.partitions.contains_key(p))
+            .collect();
+        if !wanted.is_empty() {
+            let restored = crate::restore::restore_partitions(
+                &self.store,
+                &self.topic,
+                &wanted,
+                &self.partition_of,
+            )?;
+            for (partition, state) in restored {
+                self.partitions.insert(
+                    partition,
+                    PartitionProjection {
+                        ledger: state.ledger,
+                        next_offset: state.next_offset,
+                        archive: state.archive,
+                        seen: state.seen,
+                        seen_written: state.seen_written,
+                        pending: Pending::default(),
+                    },
+                );
+            }
+        }
+        Ok(partitions
+            .iter()
+            .filter_map(|p| self.partitions.get(p).map(|s| (*p, s.next_offset)))
+            .collect())
+    }
+
+    /// Gives partitions up. Call [`Projection::flush`] first to keep their work.
+    pub fn revoke(&mut self, partitions: &[u32]) {
+        for partition in partitions {
+            self.partitions.remove(partition);
+        }
+    }
+
+    /// Folds one record of an owned partition.
+    pub fn apply(&mut self, record: &RawRecord<'_>) -> Result<Applied, StoreError> {
+        let Some(state) = self.partitions.get_mut(&record.partition) else {
+            return Err(StoreError::Inconsistent {
+                partition: record.partition,
+                message: "record of a partition this projection does not own".into(),
+            });
+        };
+        self.stats.records += 1;
+        if record.offset < state.next_offset {
+            self.stats.skipped += 1;
+            return Ok(Applied::Skipped);
+        }
+        let partition = record.partition;
+        let offset = record.offset;
+        let record_time = LogTime::from_millis(record.timestamp_ms.max(0));
+
+        let decoded = match record.payload {
+            None => Err(("empty_record".to_owned(), "record has no value".to_owned())),
+            Some(bytes) => decode_event(bytes).map_err(|e| (e.code().to_owned(), e.to_string())),
+        }
+        .and_then(|event| match event.routing() {
+            Some(Routing::Sku(sku)) => {
+                let expected = (self.partition_of)(sku.as_str().as_bytes());
+                if expected == partition {
+                    Ok(event)
+                } else {
+                    Err((
+                        "wrong_partition".to_owned(),
+                        format!(
+                            "SKU {sku} belongs to partition {expected}, found in {partition}: written by a producer that does not key by SKU"
+                        ),
+                    ))
+                }
+            }
+            _ => Ok(event),
+        });
+
+        let (event, effects, verdict) = match decoded {
+            Ok(event) => {
+                let outcome = fold(&mut state.ledger, &event, record_time);
+                (Some(event), outcome.effects, Ok(outcome.verdict))
+            }
+            Err(reason) => {
+                let effects = advance(&mut state.ledger, record_time);
+                (None, effects, Err(reason))
+            }
+        };
+        let now = state.ledger.log_time();
+        let counted_event = match &verdict {
+            Ok(Verdict::Applied | Verdict::Rejected { .. }) => event.as_ref(),
+            _ => None,
+        };
+        for delta in counters(counted_event, &effects, &state.ledger, now) {
+            add_counter(&mut self.counters, &delta);
+        }
+
+        let applied = match verdict {
+            Ok(Verdict::Applied) => {
+                self.stats.applied += 1;
+                Applied::Folded(VerdictKind::Applied)
+            }
+            Ok(Verdict::Rejected { .. }) => {
+                self.stats.rejected += 1;
+                Applied::Folded(VerdictKind::Rejected)
+            }
+            Ok(Verdict::Duplicate) => {
+                self.stats.duplicates += 1;
+                Applied::Folded(VerdictKind::Duplicate)
+            }
+            Ok(Verdict::Invalid { invalid }) => {
+                self.stats.dead_letters += 1;
+                let code = invalid.code().to_owned();
+                state.dead_letter(
+                    &self.topic,
+                    record,
+                    code.clone(),
+                    invalid.to_string(),
+                    event.as_ref().map(|e| e.event_id),
+                );
+                Applied::DeadLettered(code)
+            }
+            Err((code, reason)) => {
+                self.stats.dead_letters += 1;
+                state.dead_letter(&self.topic, record, code.clone(), reason, None);
+                Applied::DeadLettered(code)
+            }
+        };
+
+        if let (Applied::Folded(VerdictKind::Applied | VerdictKind::Rejected), Some(event)) =
+            (&applied, &event)
+            && !matches!(event.payload, Payload::Tick {})
+        {
+            state.remember_seen(offset, event.event_id, now);
+        }
+        state.record_effects(partition, offset, now, event.as_ref(), &effects);
+        state.archive(record);
+        state.next_offset = offset + 1;
+        state.pending.touched = true;
+        Ok(applied)
+    }
+
+    /// Writes everything applied since the last flush, with the positions, in one
+    /// atomic batch. Returns the number of records the batch covered.
+    pub fn flush(&mut self, sync: bool) -> Result<bool, StoreError> {
+        let mut batch = WriteBatch::default();
+        let mut any = false;
+        let partitions: Vec<u32> = self.partitions.keys().copied().collect();
+        for partition in partitions {
+            any |= self.flush_partition(partition, &mut batch)?;
+        }
+        if !self.counters.is_empty() {
+            let keys: Vec<Vec<u8>> = self.counters.keys().cloned().collect();
+            let existing: Vec<Option<i64>> = self.store.multi_get(cf::CHANNEL_STATS, &keys)?;
+            for ((key, delta), previous) in
+                std::mem::take(&mut self.counters).into_iter().zip(existing)
+            {
+                let total = previous.unwrap_or(0).saturating_add(delta);
+                batch.put_cf(self.store.cf(cf::CHANNEL_STATS), key, encode(&total)?);
+            }
+        }
+        if !any {
+            return Ok(false);
+        }
+        self.store.write(batch, sync)?;
+        self.stats.flushes += 1;
+        Ok(true)
+    }
+
+    fn flush_partition(
+        &mut self,
+        partition: u32,
+        batch: &mut WriteBatch,
+    ) -> Result<bool, StoreError> {
+        let store = self.store.clone();
+        let topic = self.topic.clone();
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return Ok(false);
+        };
+        if !state.pending.touched {
+            return Ok(false);
+        }
+        let pending = std::mem::take(&mut state.pending);
+        let dirty = state.ledger.take_dirty();
+        let ledger = &state.ledger;
+
+        for key in &dirty.stock {
+            let quantities = ledger.quantities(&key.0, &key.1);
+            quantities.assert_invariants();
+            batch.put_cf(
+                store.cf(cf::STOCK),
+                Key::new()
+                    .id(key.0.as_str())
+                    .last_id(key.1.as_str())
+                    .build(),
+                encode(&quantities)?,
+            );
+        }
+        for key in &dirty.allocations {
+            let row_key = Key::new()
+                .id(key.0.as_str())
+                .id(key.1.as_str())
+                .last_id(key.2.as_str())
+                .build();
+            match ledger.allocations().get(key) {
+                Some(allocation) => {
+                    batch.put_cf(store.cf(cf::ALLOCATIONS), row_key, encode(allocation)?)
+                }
+                None => batch.delete_cf(store.cf(cf::ALLOCATIONS), row_key),
+            }
+        }
+
+        // Holds: the new version of each, and its index entries diffed against the
+        // version last written.
+        let mut hold_ids: Vec<&HoldId> = dirty.holds.iter().collect();
+        hold_ids.extend(
+            dirty
+                .holds_forgotten
+                .keys()
+                .filter(|id| !dirty.holds.contains(*id)),
+        );
+        let mut versions = Vec::with_capacity(hold_ids.len());
+        for hold_id in hold_ids {
+            let version = match ledger.hold(hold_id) {
+                Some(hold) => (hold, true),
+                None => match dirty.holds_forgotten.get(hold_id) {
+                    Some(hold) => (hold, false),
+                    None => {
+                        return Err(StoreError::Inconsistent {
+                            partition,
+                            message: format!(
+                                "dirty hold {hold_id} is neither tracked nor forgotten"
+                            ),
+                        });
+                    }
+                },
+            };
+            versions.push(version);
+        }
+        let row_keys: Vec<Vec<u8>> = versions.iter().map(|(hold, _)| hold_key(hold)).collect();
+        let previous: Vec<Option<Hold>> = store.multi_get(cf::HOLDS, &row_keys)?;
+        for (((current, tracked), row_key), previous) in
+            versions.into_iter().zip(row_keys).zip(previous)
+        {
+            let old_keys = previous.as_ref().map(hold_index_keys).unwrap_or_default();
+            let new_keys = hold_index_keys(current);
+            for (cf_name, key) in old_keys.difference(&new_keys) {
+                batch.delete_cf(store.cf(cf_name), key);
+            }
+            for (cf_name, key) in new_keys.difference(&old_keys) {
+                batch.put_cf(store.cf(cf_name), key, []);
+            }
+            batch.put_cf(store.cf(cf::HOLDS), &row_key, encode(current)?);
+            let fold_key = Key::new().u32(partition).bytes(&row_key).build();
+            if tracked {
+                batch.put_cf(store.cf(cf::FOLD_HOLDS), fold_key, []);
+            } else {
+                batch.delete_cf(store.cf(cf::FOLD_HOLDS), fold_key);
+            }
+        }
+        for sku in &dirty.waitlists {
+            let key = Key::new().last_id(sku.as_str()).build();
+            match ledger.waitlists().get(sku) {
+                Some(entries) => batch.put_cf(store.cf(cf::WAITLISTS), key, encode(entries)?),
+                None => batch.delete_cf(store.cf(cf::WAITLISTS), key),
+            }
+        }
+        for key in &dirty.incoming {
+            let row_key = Key::new()
+                .id(key.0.as_str())
+                .id(key.1.as_str())
+                .last_id(key.2.as_str())
+                .build();
+            match ledger.incoming().get(key) {
+                Some(line) => batch.put_cf(store.cf(cf::INCOMING), row_key, encode(line)?),
+                None => batch.delete_cf(store.cf(cf::INCOMING), row_key),
+            }
+        }
+        for key in &dirty.transfers {
+            let row_key = Key::new()
+                .id(key.0.as_str())
+                .last_id(key.1.as_str())
+                .build();
+            match ledger.transfers().get(key) {
+                Some(line) => batch.put_cf(store.cf(cf::TRANSFERS), row_key, encode(line)?),
+                None => batch.delete_cf(store.cf(cf::TRANSFERS), row_key),
+            }
+        }
+
+        for (key, entry) in &pending.history {
+            batch.put_cf(store.cf(cf::HISTORY), key, encode(entry)?);
+        }
+        for (key, dead_letter) in &pending.dead_letters {
+            batch.put_cf(store.cf(cf::DEAD_LETTERS), key, encode(dead_letter)?);
+        }
+        for (key, entry) in &pending.outbox {
+            batch.put_cf(store.cf(cf::OUTBOX), key, encode(entry)?);
+        }
+
+        // Archive: closed chunks, then the open one as it stands.
+        for (start, chunk) in pending.archive_closed.iter().chain([&state.archive]) {
+            if chunk.records.is_empty() {
+                continue;
+            }
+            batch.put_cf(
+                store.cf(cf::ARCHIVE),
+                Key::new().u32(partition).u64(*start).build(),
+                encode(chunk)?,
+            );
+        }
+        // Dedupe chunks: closed ones are final; the open one is rewritten.
+        for (start, chunk) in &pending.seen_closed {
+            batch.put_cf(
+                store.cf(cf::SEEN),
+                Key::new().u32(partition).u64(*start).build(),
+                encode(chunk)?,
+            );
+            if let Some(newest) = chunk.newest() {
+                state.seen_written.push_back((*start, newest));
+            }
+        }
+        if !state.seen.1.entries.is_empty() {
+            batch.put_cf(
+                store.cf(cf::SEEN),
+                Key::new().u32(partition).u64(state.seen.0).build(),
+                encode(&state.seen.1)?,
+            );
+        }
+        // Closed chunks wholly older than the window are forgotten, oldest first.
+        // Log time is monotonic in offsets, so this front-to-back sweep is exact and
+        // its result does not depend on when flushes happened.
+        let horizon = ledger.log_time().minus_millis(DEDUPE_WINDOW_MS);
+        while let Some((start, newest)) = state.seen_written.front().copied() {
+            if newest >= horizon {
+                break;
+            }
+            batch.delete_cf(
+                store.cf(cf::SEEN),
+                Key::new().u32(partition).u64(start).build(),
+            );
+            state.seen_written.pop_front();
+        }
+
+        let partition_state = PartitionState {
+            log_time: ledger.log_time(),
+            config: ledger.config().clone(),
+        };
+        batch.put_cf(
+            store.cf(cf::PARTITION_STATE),
+            Key::new().u32(partition).build(),
+            encode(&partition_state)?,
+        );
+        batch.put_cf(
+            store.cf(cf::POSITIONS),
+            position_key(&topic, partition),
+            state.next_offset.to_be_bytes(),
+        );
+        Ok(true)
+    }
+}
+
+impl PartitionProjection {
+    fn dead_letter(
+        &mut self,
+        topic: &str,
+        record: &RawRecord<'_>,
+        reason_code: String,
+        reason: String,
+        event_id: Option<EventId>,
+    ) {
+        let dead_letter = DeadLetter {
+            topic: topic.to_owned(),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+            reason_code,
+            reason,
+            event_id,
+        };
+        let key = Key::new().u32(record.partition).u64(record.offset).build();
+        self.pending.outbox.push((
+            Key::new()
+                .u32(record.partition)
+                .u64(record.offset)
+                .u16(0)
+                .build(),
+            OutboxEntry::DeadLetter {
+                dead_letter: dead_letter.clone(),
+                key: record.key.map(<[u8]>::to_vec),
+                payload: record.payload.map(<[u8]>::to_vec),
+            },
+        ));
+        self.pending.dead_letters.push((key, dead_letter));
+    }
+
+    fn remember_seen(&mut self, offset: u64, event_id: EventId, now: LogTime) {
+        let start = chunk_start(offset, SEEN_CHUNK_OFFSETS);
+        if start != self.seen.0 {
+            let closed = std::mem::replace(&mut self.seen, (start, SeenChunk::default()));
+            if !closed.1.entries.is_empty() {
+                self.pending.seen_closed.push(closed);
+            }
+        }
+        self.seen.1.entries.push((offset, event_id, now));
+    }
+
+    fn archive(&mut self, record: &RawRecord<'_>) {
+        let start = chunk_start(record.offset, ARCHIVE_CHUNK_RECORDS);
+        if start != self.archive.0 {
+            let closed = std::mem::replace(&mut self.archive, (start, ArchiveChunk::default()));
+            if !closed.1.records.is_empty() {
+                self.pending.archive_closed.push(closed);
+            }
+        }
+        self.archive.1.records.push(ArchivedRecord {
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+            key: record.key.map(<[u8]>::to_vec),
+            payload: record.payload.map(<[u8]>::to_vec),
+        });
+    }
+
+    fn record_effects(
+        &mut self,
+        partition: u32,
+        offset: u64,
+        now: LogTime,
+        event: Option<&Event>,
+        effects: &[Effect],
+    ) {
+        // Outbox index 0 is reserved for this record's dead letter.
+        let mut outbox_index: u16 = 1;
+        for (index, effect) in effects.iter().enumerate() {
+            let index = u16::try_from(index).unwrap_or(u16::MAX);
+            match effect {
+                Effect::StockChanged {
+                    sku,
+                    location,
+                    before,
+                    after,
+                    cause,
+                } => {
+                    let (cause_name, event_fields, hold_id) = match cause {
+                        Cause::Event => (
+                            event.map_or("unknown", |e| e.payload.kind().name()),
+                            event,
+                            event.and_then(|e| e.payload.hold_id().cloned()),
+                        ),
+                        Cause::HoldExpired { hold_id } => {
+                            ("hold_expired", None, Some(hold_id.clone()))
+                        }
+                    };
+                    let entry = HistoryEntry {
+                        partition,
+                        offset,
+                        log_time: now,
+                        cause: cause_name.to_owned(),
+                        event_id: event_fields.map(|e| e.event_id),
+                        occurred_at: event_fields.map(|e| e.occurred_at),
+                        channel: event_fields.map(|e| e.channel.clone()),
+                        reason: event_fields.and_then(|e| e.reason),
+                        document: event_fields.and_then(|e| e.document.clone()),
+                        hold_id,
+                        location: location.clone(),
+                        before: *before,
+                        after: *after,
+                    };
+                    let key = Key::new().id(sku.as_str()).u64(offset).u16(index).build();
+                    self.pending.history.push((key, entry));
+                }
+                Effect::WaitlistNotified {
+                    notification_id,
+                    sku,
+                    location,
+                    customer_ref,
+                    quantity,
+                    available,
+                } => {
+                    let key = Key::new()
+                        .u32(partition)
+                        .u64(offset)
+                        .u16(outbox_index)
+                        .build();
+                    outbox_index = outbox_index.saturating_add(1);
+                    self.pending.outbox.push((
+                        key,
+                        OutboxEntry::Notification(Notification {
+                            notification_id: *notification_id,
+                            sku: sku.clone(),
+                            location: location.clone(),
+                            customer_ref: customer_ref.clone(),
+                            quantity: *quantity,
+                            available: *available,
+                            log_time: now,
+                        }),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn add_counter(counters: &mut BTreeMap<Vec<u8>, i64>, delta: &CounterDelta) {
+    let key = counter_key(delta);
+    let total = counters.entry(key).or_insert(0);
+    *total = total.saturating_add(delta.delta);
+}
+
+pub fn counter_key(delta: &CounterDelta) -> Vec<u8> {
+    Key::new()
+        .i64(delta.day)
+        .id(delta.channel.as_str())
+        .id(delta.location.as_ref().map_or("", |l| l.as_str()))
+        .id(delta.metric.name())
+        .last_id(delta.currency.as_deref().unwrap_or(""))
+        .build()
+}
+
+/// A hold's row key: `hold id \0 sku`. Hold ids are chosen by channels, and two
+/// partitions cannot see each other's holds, so the same id used for two SKUs makes
+/// two holds; the SKU keeps them apart. Lookups by id scan the `hold id \0` prefix.
+pub fn hold_key(hold: &Hold) -> Vec<u8> {
+    hold_row_key(&hold.hold_id, &hold.sku)
+}
+
+pub fn hold_row_key(hold_id: &HoldId, sku: &stockline_domain::Sku) -> Vec<u8> {
+    Key::new()
+        .id(hold_id.as_str())
+        .last_id(sku.as_str())
+        .build()
+}
+
+/// The index entries a hold row implies: (column family, key).
+fn hold_index_keys(hold: &Hold) -> BTreeSet<(&'static str, Vec<u8>)> {
+    let mut keys = BTreeSet::new();
+    // Every index key ends with the hold's row key.
+    let row_key = hold_key(hold);
+    let id = row_key.as_slice();
+    keys.insert((
+        cf::HOLDS_BY_ORDER,
+        Key::new().id(hold.order_id.as_str()).bytes(id).build(),
+    ));
+    keys.insert((
+        cf::HOLDS_BY_CUSTOMER,
+        Key::new().id(hold.customer_ref.as_str()).bytes(id).build(),
+    ));
+    if let Some(location) = &hold.location
+        && hold.kind.is_pickup()
+    {
+        keys.insert((
+            cf::PICKUPS,
+            Key::new()
+                .id(location.as_str())
+                .u8(status_code(hold.status))
+                .bytes(id)
+                .build(),
+        ));
+    }
+    if hold.can_expire() {
+        keys.insert((
+            cf::EXPIRIES,
+            Key::new()
+                .bytes(&log_time_key(hold.expires_at))
+                .bytes(id)
+                .build(),
+        ));
+    }
+    keys
+}

@@ -1,0 +1,411 @@
+//! The RocksDB database: column families, opening, atomic batches, typed reads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stockline_wire::codec::{decode_row, encode_row};
+
+use crate::error::StoreError;
+use crate::keys::{Key, prefix_end};
+
+/// Column families. Every one except [`cf::META`] is a pure function of the log
+/// prefix the store has applied: a rebuild from the log reproduces them byte for
+/// byte, and `compare` checks exactly that.
+pub mod cf {
+    /// Store identity, format, and operational cursors (outbox publishing). Not
+    /// compared: it holds facts about this copy, not about the log.
+    pub const META: &str = "meta";
+    /// (topic, partition) -> next offset to apply.
+    pub const POSITIONS: &str = "positions";
+    /// partition -> log time and configuration (fold state).
+    pub const PARTITION_STATE: &str = "partition_state";
+    /// sku \0 location -> Quantities.
+    pub const STOCK: &str = "stock";
+    /// sku \0 location \0 channel -> Allocation.
+    pub const ALLOCATIONS: &str = "allocations";
+    /// hold id \0 sku -> Hold (every hold ever decided).
+    pub const HOLDS: &str = "holds";
+    /// partition, hold row key -> (): the holds the fold still tracks.
+    pub const FOLD_HOLDS: &str = "fold_holds";
+    /// order id \0 hold row key -> ().
+    pub const HOLDS_BY_ORDER: &str = "holds_by_order";
+    /// customer ref \0 hold row key -> ().
+    pub const HOLDS_BY_CUSTOMER: &str = "holds_by_customer";
+    /// location \0 status, hold row key -> (): the pickup desk's queues.
+    pub const PICKUPS: &str = "pickups";
+    /// expires_at, hold row key -> (): open unconfirmed holds by expiry.
+    pub const EXPIRIES: &str = "expiries";
+    /// sku -> waitlist entries, in joining order.
+    pub const WAITLISTS: &str = "waitlists";
+    /// sku \0 location \0 purchase order -> IncomingLine.
+    pub const INCOMING: &str = "incoming";
+    /// sku \0 transfer -> TransferLine.
+    pub const TRANSFERS: &str = "transfers";
+    /// sku \0 offset \0 index -> HistoryEntry: the audit trail.
+    pub const HISTORY: &str = "history";
+    /// day \0 channel \0 location \0 metric \0 currency -> i64.
+    pub const CHANNEL_STATS: &str = "channel_stats";
+    /// partition, chunk start offset -> SeenChunk: the dedupe window.
+    pub const SEEN: &str = "seen";
+    /// partition, chunk start offset -> ArchiveChunk: every record consumed.
+    pub const ARCHIVE: &str = "archive";
+    /// partition, offset -> DeadLetter.
+    pub const DEAD_LETTERS: &str = "dead_letters";
+    /// partition, offset, index -> OutboxEntry: what to publish once durable.
+    pub const OUTBOX: &str = "outbox";
+
+    pub const ALL: [&str; 20] = [
+        META,
+        POSITIONS,
+        PARTITION_STATE,
+        STOCK,
+        ALLOCATIONS,
+        HOLDS,
+        FOLD_HOLDS,
+        HOLDS_BY_ORDER,
+        HOLDS_BY_CUSTOMER,
+        PICKUPS,
+        EXPIRIES,
+        WAITLISTS,
+        INCOMING,
+        TRANSFERS,
+        HISTORY,
+        CHANNEL_STATS,
+        SEEN,
+        ARCHIVE,
+        DEAD_LETTERS,
+        OUTBOX,
+    ];
+
+    /// The column families that must be identical between a live store and a
+    /// rebuild of the same log prefix.
+    pub fn model() -> impl Iterator<Item = &'static str> {
+        ALL.into_iter().filter(|name| *name != META)
+    }
+}
+
+/// The on-disk layout version; a store of another layout is refused.
+pub const STORE_FORMAT: u32 = 1;
+const META_FORMAT_KEY: &[u8] = b"store_format";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The projector's mode: one writer per store directory (RocksDB locks it).
+    ReadWrite,
+    /// Queries against a store another process may be writing, or a replay's output.
+    ReadOnly,
+}
+
+/// A (key, value) pair as stored.
+pub type RawRow = (Vec<u8>, Vec<u8>);
+
+/// A Stockline store: one RocksDB database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+    path: PathBuf,
+    mode: OpenMode,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+fn db_options() -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // Two cores here; background flushes and compactions get both.
+    options.increase_parallelism(2);
+    // Batches are large and frequent: a bigger memtable means fewer flushes.
+    options.set_write_buffer_size(64 << 20);
+    options.set_max_write_buffer_number(4);
+    // Keep file handles bounded (the default is unlimited).
+    options.set_max_open_files(512);
+    options
+}
+
+fn cf_options(name: &str) -> Options {
+    let mut options = Options::default();
+    let mut block = BlockBasedOptions::default();
+    // Point lookups (holds by id, stock rows, previous hold versions at flush) skip
+    // files that cannot hold the key.
+    block.set_bloom_filter(10.0, false);
+    block.set_block_size(16 << 10);
+    options.set_block_based_table_factory(&block);
+    // Archive and history are append-mostly and large: compress them.
+    if matches!(name, cf::ARCHIVE | cf::HISTORY | cf::OUTBOX) {
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    } else {
+        options.set_compression_type(rocksdb::DBCompressionType::None);
+    }
+    options
+}
+
+impl Store {
+    /// Opens (or, read-write, creates) the store at `path`.
+    pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let options = db_options();
+        let descriptors: Vec<ColumnFamilyDescriptor> = cf::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)))
+            .collect();
+        let db = match mode {
+            OpenMode::ReadWrite => DB::open_cf_descriptors(&options, &path, descriptors),
+            OpenMode::ReadOnly => {
+                if !path.join("CURRENT").exists() {
+                    return Err(StoreError::Missing { path });
+                }
+                DB::open_cf_descriptors_read_only(&options, &path, descriptors, false)
+            }
+        }
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store {
+            db: Arc::new(db),
+            path,
+            mode,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    fn check_format(&self) -> Result<(), StoreError> {
+        match self.get_raw(cf::META, META_FORMAT_KEY)? {
+            Some(bytes) => {
+                let found: u32 =
+                    decode_row(&bytes).map_err(|e| self.corrupt(cf::META, META_FORMAT_KEY, e))?;
+                if found != STORE_FORMAT {
+                    return Err(StoreError::Incompatible {
+                        path: self.path.clone(),
+                        message: format!(
+                            "store format {found}, this build reads {STORE_FORMAT}; rebuild it with `stockline rebuild`"
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            None if self.mode == OpenMode::ReadWrite => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(cf::META), META_FORMAT_KEY, encode(&STORE_FORMAT)?);
+                self.write(batch, false)
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn mode(&self) -> OpenMode {
+        self.mode
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        // Every name in cf::ALL is created at open; asking for another is a bug.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| unreachable!("column family {name} is opened with the store"))
+    }
+
+    pub(crate) fn corrupt(
+        &self,
+        cf_name: &'static str,
+        key: &[u8],
+        error: impl std::fmt::Display,
+    ) -> StoreError {
+        StoreError::Corrupt {
+            cf: cf_name,
+            key: String::from_utf8_lossy(key).into_owned(),
+            message: error.to_string(),
+        }
+    }
+
+    /// Writes a batch atomically. `sync` also fsyncs the WAL: needed against power
+    /// loss, not against a killed process (the OS keeps the written WAL).
+    pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        if self.mode == OpenMode::ReadOnly {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db
+            .write_opt(batch, &options)
+            .map_err(StoreError::Write)
+    }
+
+    pub fn get_raw(
+        &self,
+        cf_name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_cf(self.cf(cf_name), key)
+            .map_err(StoreError::Read)
+    }
+
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        cf_name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.get_raw(cf_name, key)? {
+            None => Ok(None),
+            Some(bytes) => decode_row(&bytes)
+                .map(Some)
+                .map_err(|e| self.corrupt(cf_name, key, e)),
+        }
+    }
+
+    /// Point lookups of many keys in one call.
+    pub fn multi_get<T: DeserializeOwned>(
+        &self,
+        cf_name: &'static str,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let handle = self.cf(cf_name);
+        let results = self
+            .db
+            .batched_multi_get_cf(handle, keys.iter().map(Vec::as_slice), false);
+        results
+            .into_iter()
+            .zip(keys)
+            .map(|(result, key)| match result.map_err(StoreError::Read)? {
+                None => Ok(None),
+                Some(bytes) => decode_row(&bytes)
+                    .map(Some)
+                    .map_err(|e| self.corrupt(cf_name, key, e)),
+            })
+            .collect()
+    }
+
+    /// Raw (key, value) pairs whose key starts with `prefix`, in key order, starting
+    /// at `start` (inclusive; `None` = the prefix itself), at most `limit`.
+    pub fn scan_raw(
+        &self,
+        cf_name: &'static str,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<RawRow>, StoreError> {
+        let mut read_options = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            read_options.set_iterate_upper_bound(end);
+        }
+        let from = start.unwrap_or(prefix);
+        let iter = self.db.iterator_cf_opt(
+            self.cf(cf_name),
+            read_options,
+            IteratorMode::From(from, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(StoreError::Read)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.into_vec(), value.into_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Decoded rows whose key starts with `prefix` (see [`Store::scan_raw`]).
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        cf_name: &'static str,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.scan_raw(cf_name, prefix, start, limit)?
+            .into_iter()
+            .map(|(key, value)| {
+                let row = decode_row(&value).map_err(|e| self.corrupt(cf_name, &key, e))?;
+                Ok((key, row))
+            })
+            .collect()
+    }
+
+    /// Visits every (key, value) of a column family in key order.
+    pub fn for_each_raw(
+        &self,
+        cf_name: &'static str,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self.db.iterator_cf(self.cf(cf_name), IteratorMode::Start) {
+            let (key, value) = item.map_err(StoreError::Read)?;
+            visit(&key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// The applied positions: partition -> next offset, for one topic.
+    pub fn positions(&self, topic: &str) -> Result<BTreeMap<u32, u64>, StoreError> {
+        let prefix = Key::new().id(topic).build();
+        let mut out = BTreeMap::new();
+        for (key, value) in self.scan_raw(cf::POSITIONS, &prefix, None, usize::MAX)? {
+            let (partition, next) = decode_position(&key[prefix.len()..], &value)
+                .ok_or_else(|| self.corrupt(cf::POSITIONS, &key, "bad position row"))?;
+            out.insert(partition, next);
+        }
+        Ok(out)
+    }
+
+    /// Writes one row outside any projection batch (operators' repairs, tests).
+    pub fn put<T: Serialize>(
+        &self,
+        cf_name: &'static str,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(cf_name), key, encode(value)?);
+        self.write(batch, false)
+    }
+
+    pub fn meta_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.get(cf::META, key.as_bytes())
+    }
+
+    pub fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(cf::META), key.as_bytes(), encode(value)?);
+        self.write(batch, false)
+    }
+}
+
+pub fn position_key(topic: &str, partition: u32) -> Vec<u8> {
+    Key::new().id(topic).u32(partition).build()
+}
+
+fn decode_position(partition_bytes: &[u8], value: &[u8]) -> Option<(u32, u64)> {
+    let partition = u32::from_be_bytes(partition_bytes.try_into().ok()?);
+    let next = u64::from_be_bytes(value.try_into().ok()?);
+    Some((partition, next))
+}
+
+/// Encodes a row value; failures are bugs (types that bincode cannot represent).
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    encode_row(value).map_err(|e| StoreError::Encode(e.to_string()))
+}
