@@ -444,7 +444,11 @@ impl RebalanceContext {
         {
             tracing::warn!(%error, "cannot pause partitions with bad positions");
         }
-        self.push(AssignmentChange::Assigned(assigned));
+        // The cooperative protocol ends a round with an empty incremental
+        // assignment: nothing changed for this member, nothing to report.
+        if !assigned.is_empty() {
+            self.push(AssignmentChange::Assigned(assigned));
+        }
     }
 
     fn on_revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
