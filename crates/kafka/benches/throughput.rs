@@ -8,6 +8,8 @@
 //!
 //! `STOCKLINE_BENCH_RECORDS` changes the record count; tansu is skipped with
 //! a message when its binary is not installed (scripts/install-tansu.sh).
+//! `STOCKLINE_BENCH_FETCH_DEFAULTS=1` puts librdkafka's default fetch and
+//! prefetch settings back, to measure what the crate's tuning buys.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,7 +130,28 @@ fn report(label: &str, f: &Figures) {
     );
 }
 
+/// librdkafka's defaults for the properties `consumer::fetch_tuning` sets.
+fn fetch_defaults() -> std::collections::BTreeMap<String, String> {
+    [
+        ("fetch.wait.max.ms", "500"),
+        ("fetch.min.bytes", "1"),
+        ("max.partition.fetch.bytes", "1048576"),
+        ("queued.min.messages", "100000"),
+        ("queued.max.messages.kbytes", "65536"),
+        ("fetch.queue.backoff.ms", "1000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 fn main() {
+    let properties = if std::env::var("STOCKLINE_BENCH_FETCH_DEFAULTS").as_deref() == Ok("1") {
+        println!("consumer fetch settings: librdkafka defaults");
+        fetch_defaults()
+    } else {
+        std::collections::BTreeMap::new()
+    };
     let records: usize = std::env::var("STOCKLINE_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -140,7 +163,10 @@ fn main() {
     {
         let broker = EmbeddedBroker::start().expect("embedded broker");
         let brokers = Brokers::Embedded(broker);
-        let settings = KafkaSettings::default();
+        let settings = KafkaSettings {
+            properties: properties.clone(),
+            ..KafkaSettings::default()
+        };
         let figures = run("embedded", &brokers, &settings, records);
         report("embedded", &figures);
     }
@@ -151,6 +177,7 @@ fn main() {
             let settings = KafkaSettings {
                 brokers: Some(tansu.bootstrap_servers().to_owned()),
                 verify_high_watermarks_by_reading: true,
+                properties,
                 ..KafkaSettings::default()
             };
             let figures = run("tansu", &brokers, &settings, records);

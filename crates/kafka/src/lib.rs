@@ -40,6 +40,6 @@ pub use embedded::{EmbeddedBroker, EmbeddedError};
 pub use error::ErrorKind;
 pub use partitioner::partition_for_key;
 pub use producer::{PendingDelivery, ProduceError, ProducerStats, RecordProducer};
-pub use reader::{PartitionRange, RangeReader, read_all};
+pub use reader::{PartitionRange, RangeReader, read_all, topic_watermarks};
 pub use record::{ConsumedRecord, OutgoingRecord, RecordHeader, RecordPosition, TimestampKind};
 pub use tansu::{TansuBroker, TansuError, unique_name};

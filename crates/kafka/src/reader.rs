@@ -344,3 +344,21 @@ fn watermarks_by_partition(
         .map(|w| (w.partition, (w.log_start, w.high_watermark)))
         .collect()
 }
+
+/// Log start and high watermark of every partition of `topic` now, through a
+/// short-lived client (no group membership).
+///
+/// # Errors
+/// [`ConsumeError`] if the client cannot be created or the cluster answer.
+pub fn topic_watermarks(
+    brokers: &Brokers,
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<Vec<crate::consumer::PartitionWatermarks>, ConsumeError> {
+    let (consumer, config) = reader_consumer(brokers, settings)?;
+    let timeout = Duration::from_millis(settings.request_timeout_ms);
+    let verify = settings
+        .verify_high_watermarks_by_reading
+        .then_some(&config);
+    high_watermarks_of(&consumer, topic, timeout, verify)
+}
