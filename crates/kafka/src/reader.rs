@@ -11,8 +11,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::brokers::Brokers;
 use crate::config::KafkaSettings;
 use crate::consumer::{
-    ConsumeError, PositionProblem, StartPositions, consumer_reserved, fetch_tuning,
-    high_watermarks_of,
+    ConsumeError, PartitionWatermarks, PositionProblem, StartPositions, consumer_reserved,
+    fetch_tuning, high_watermarks_of,
 };
 use crate::record::{ConsumedRecord, from_message};
 use crate::tansu::unique_name;
@@ -311,6 +311,24 @@ pub fn read_all(
     Ok(out)
 }
 
+/// Log start and high watermark of every partition of `topic`, without a
+/// consumer in hand (replay tools, lag reports). Blocking, bounded by
+/// `settings.request_timeout_ms` (plus a 500 ms tail read when
+/// `verify_high_watermarks_by_reading` is set).
+///
+/// # Errors
+/// [`ConsumeError`] if metadata or watermarks cannot be read.
+pub fn high_watermarks(
+    brokers: &Brokers,
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
+    let (consumer, config) = reader_consumer(brokers, settings)?;
+    let timeout = Duration::from_millis(settings.request_timeout_ms);
+    let verify = settings.verify_high_watermarks_by_reading.then_some(&config);
+    high_watermarks_of(&consumer, topic, timeout, verify)
+}
+
 fn reader_consumer(
     brokers: &Brokers,
     settings: &KafkaSettings,
@@ -337,7 +355,7 @@ fn reader_consumer(
 }
 
 fn watermarks_by_partition(
-    watermarks: &[crate::consumer::PartitionWatermarks],
+    watermarks: &[PartitionWatermarks],
 ) -> BTreeMap<i32, (i64, i64)> {
     watermarks
         .iter()

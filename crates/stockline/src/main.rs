@@ -1,11 +1,17 @@
 //! `stockline`: one binary for every role. Subcommands are thin: they parse
 //! arguments and configuration, then call the library crates.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+mod config;
+mod pipeline;
+mod tools;
 
-use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
 
 #[derive(Parser)]
 #[command(
@@ -14,122 +20,136 @@ use clap::{Parser, Subcommand};
     about = "Event-sourced omnichannel inventory ledger"
 )]
 struct Cli {
+    /// Configuration file (TOML). Environment variables STOCKLINE_<SECTION>__<KEY>
+    /// override it; see docs/configuration.md.
+    #[arg(long, global = true, env = "STOCKLINE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the pipeline: broker connection (embedded when no brokers are
+    /// configured), projector, tick and outbox publishers, until Ctrl-C.
+    Run,
+    /// Publish events from a JSON-lines file (or `-` for stdin) to the events
+    /// topic: each line is validated; bad lines are reported with their number and
+    /// not published. Prints each event's consistency tokens.
+    Publish { input: PathBuf },
+    /// Rebuild a store from the log into a fresh directory: from the events topic
+    /// (offset 0 to the current end), or from another store's archive.
+    Rebuild {
+        /// The new store's directory (must not hold a store).
+        #[arg(long)]
+        to: PathBuf,
+        /// Read another store's archive instead of Kafka (the embedded broker keeps
+        /// no history of its own).
+        #[arg(long)]
+        from_archive: Option<PathBuf>,
+    },
+    /// Compare two stores column family by column family, byte for byte; print the
+    /// differences. Exits 1 when they differ.
+    Diff {
+        left: PathBuf,
+        right: PathBuf,
+        /// Differences printed at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// The JSON Schemas of the event types (schemas/).
     Schemas {
         #[command(subcommand)]
-        action: SchemasAction,
+        action: tools::SchemasAction,
     },
-    /// Check a JSON-lines file of events (or stdin with `-`) without publishing it:
-    /// each line is decoded and validated; every bad line is reported with its number.
-    CheckEvents {
-        /// JSON-lines file, or `-` for stdin.
-        input: PathBuf,
-    },
+    /// Check a JSON-lines file of events (or stdin with `-`) without publishing it.
+    CheckEvents { input: PathBuf },
 }
 
-#[derive(Subcommand)]
-enum SchemasAction {
-    /// Write the generated schemas into a directory.
-    Write {
-        #[arg(long, default_value = "schemas")]
-        dir: PathBuf,
-    },
-    /// Fail if the schemas in a directory differ from the generated ones.
-    Check {
-        #[arg(long, default_value = "schemas")]
-        dir: PathBuf,
-    },
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    init_tracing();
     match cli.command {
-        Command::Schemas { action } => schemas(action),
-        Command::CheckEvents { input } => check_events(&input),
-    }
-}
-
-fn schemas(action: SchemasAction) -> Result<()> {
-    let generated = stockline_wire::schema::generate();
-    match action {
-        SchemasAction::Write { dir } => {
-            for (path, text) in &generated {
-                let target = dir.join(path);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating {}", parent.display()))?;
+        Command::Schemas { action } => tools::schemas(action),
+        Command::CheckEvents { input } => tools::check_events(&input),
+        Command::Diff { left, right, limit } => tools::diff(&left, &right, limit),
+        command => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                match command {
+                    Command::Run => run(settings).await,
+                    Command::Publish { input } => tools::publish(&settings, &input).await,
+                    Command::Rebuild { to, from_archive } => {
+                        tools::rebuild(&settings, &to, from_archive.as_deref()).await
+                    }
+                    Command::Schemas { .. }
+                    | Command::CheckEvents { .. }
+                    | Command::Diff { .. } => {
+                        unreachable!("handled above")
+                    }
                 }
-                std::fs::write(&target, text)
-                    .with_context(|| format!("writing {}", target.display()))?;
-            }
-            println!(
-                "wrote {} schema files under {}",
-                generated.len(),
-                dir.display()
-            );
-            Ok(())
-        }
-        SchemasAction::Check { dir } => {
-            let stale: Vec<&String> = generated
-                .iter()
-                .filter(|(path, text)| {
-                    std::fs::read_to_string(dir.join(path)).ok().as_deref() != Some(text.as_str())
-                })
-                .map(|(path, _)| path)
-                .collect();
-            if stale.is_empty() {
-                println!("{} schema files are up to date", generated.len());
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "stale schema files: {stale:?}; run `stockline schemas write --dir {}`",
-                    dir.display()
-                )
-            }
+            })
         }
     }
 }
 
-fn check_events(input: &PathBuf) -> Result<()> {
-    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
-    } else {
-        let file =
-            std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
-        Box::new(BufReader::new(file))
-    };
-    let mut out = std::io::stdout().lock();
-    let (mut good, mut bad) = (0u64, 0u64);
-    for (index, line) in reader.lines().enumerate() {
-        let line_number = index + 1;
-        let line = line.with_context(|| format!("reading line {line_number}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let verdict = stockline_wire::json::event_from_json(line.as_bytes())
-            .map_err(|e| format!("at `{}`: {}", e.path, e.message))
-            .and_then(|event| {
-                event
-                    .validate()
-                    .map_err(|e| format!("{} ({})", e, e.code()))
-            });
-        match verdict {
-            Ok(()) => good += 1,
-            Err(reason) => {
-                bad += 1;
-                writeln!(out, "line {line_number}: {reason}")?;
+async fn run(settings: Settings) -> Result<()> {
+    let pipeline = pipeline::Pipeline::start(settings).await?;
+    eprintln!(
+        "stockline running: brokers {} ({}), store {}",
+        pipeline.brokers.bootstrap_servers(),
+        if pipeline.brokers.is_embedded() {
+            "embedded"
+        } else {
+            "external"
+        },
+        pipeline.store.path().display()
+    );
+    wait_for_stop(&pipeline).await;
+    eprintln!("stopping: draining the projector...");
+    pipeline.shutdown(Duration::from_secs(10)).await
+}
+
+/// Waits for Ctrl-C (or SIGTERM), or for the projector to die.
+async fn wait_for_stop(pipeline: &pipeline::Pipeline) {
+    let mut status = pipeline.projector.status();
+    let terminate = async {
+        #[cfg(unix)]
+        {
+            if let Ok(mut signal) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                signal.recv().await;
+                return;
             }
         }
+        std::future::pending::<()>().await;
+    };
+    let projector_died = async {
+        loop {
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+        () = projector_died => {
+            tracing::error!("the projector stopped");
+        }
     }
-    writeln!(out, "{good} valid, {bad} invalid")?;
-    if bad > 0 {
-        anyhow::bail!("{bad} invalid events");
-    }
-    Ok(())
 }
