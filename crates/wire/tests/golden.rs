@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use chrono::{TimeZone, Utc};
 use stockline_domain::{
     ChannelId, CustomerRef, DocumentId, DocumentKind, DocumentRef, Event, GroupId, HoldId,
-    HoldKind, LocationId, LocationKind, OrderId, Payload, PayloadKind, Price, ReasonCode, ReceiptKind,
-    ReturnDisposition, SCHEMA_VERSION, Sku, StockState,
+    HoldKind, LocationId, LocationKind, OrderId, Payload, PayloadKind, Price, ReasonCode,
+    ReceiptKind, ReturnDisposition, SCHEMA_VERSION, Sku, StockState,
 };
 use stockline_wire::codec::{DecodeError, EVENT_FORMAT_VERSION, decode_event, encode_event};
 use uuid::Uuid;
