@@ -259,6 +259,15 @@ impl ConsumeError {
             };
         }
         let reason = format!("{context}: {error}");
+        if matches!(
+            code,
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
+        ) {
+            // For a subscriber this is "not (yet) in the metadata": a topic
+            // just created, or metadata propagating; librdkafka keeps
+            // retrying and picks the topic up when it appears.
+            return Self::Retriable { reason, code };
+        }
         match classify(error) {
             ErrorKind::Retriable => Self::Retriable { reason, code },
             ErrorKind::Fatal => Self::Fatal { reason, code },
@@ -788,6 +797,19 @@ impl PartitionConsumer {
             Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
             Err(e) => Err(ConsumeError::from_kafka(&e, "commit")),
         }
+    }
+
+    /// Commits the stored positions and leaves the group (the partitions'
+    /// revoke is served here). Dropping the consumer also leaves the group,
+    /// without the final commit.
+    ///
+    /// # Errors
+    /// [`ConsumeError`] if the final commit fails; the consumer is closed
+    /// either way.
+    pub fn close(self) -> Result<(), ConsumeError> {
+        let committed = self.commit_stored();
+        drop(self);
+        committed
     }
 
     /// Log start and high watermark of every partition of `topic`.

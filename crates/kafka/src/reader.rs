@@ -311,24 +311,6 @@ pub fn read_all(
     Ok(out)
 }
 
-/// Log start and high watermark of every partition of `topic`, without a
-/// consumer in hand (replay tools, lag reports). Blocking, bounded by
-/// `settings.request_timeout_ms` (plus a 500 ms tail read when
-/// `verify_high_watermarks_by_reading` is set).
-///
-/// # Errors
-/// [`ConsumeError`] if metadata or watermarks cannot be read.
-pub fn high_watermarks(
-    brokers: &Brokers,
-    settings: &KafkaSettings,
-    topic: &str,
-) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
-    let (consumer, config) = reader_consumer(brokers, settings)?;
-    let timeout = Duration::from_millis(settings.request_timeout_ms);
-    let verify = settings.verify_high_watermarks_by_reading.then_some(&config);
-    high_watermarks_of(&consumer, topic, timeout, verify)
-}
-
 fn reader_consumer(
     brokers: &Brokers,
     settings: &KafkaSettings,
@@ -354,9 +336,7 @@ fn reader_consumer(
     Ok((consumer, config))
 }
 
-fn watermarks_by_partition(
-    watermarks: &[PartitionWatermarks],
-) -> BTreeMap<i32, (i64, i64)> {
+fn watermarks_by_partition(watermarks: &[PartitionWatermarks]) -> BTreeMap<i32, (i64, i64)> {
     watermarks
         .iter()
         .map(|w| (w.partition, (w.log_start, w.high_watermark)))
@@ -364,7 +344,9 @@ fn watermarks_by_partition(
 }
 
 /// Log start and high watermark of every partition of `topic` now, through a
-/// short-lived client (no group membership).
+/// short-lived client (no group membership), for replay tools and lag
+/// reports. Blocking, bounded by `settings.request_timeout_ms` (plus a 500 ms
+/// tail read when `verify_high_watermarks_by_reading` is set).
 ///
 /// # Errors
 /// [`ConsumeError`] if the client cannot be created or the cluster answer.
@@ -372,7 +354,7 @@ pub fn topic_watermarks(
     brokers: &Brokers,
     settings: &KafkaSettings,
     topic: &str,
-) -> Result<Vec<crate::consumer::PartitionWatermarks>, ConsumeError> {
+) -> Result<Vec<PartitionWatermarks>, ConsumeError> {
     let (consumer, config) = reader_consumer(brokers, settings)?;
     let timeout = Duration::from_millis(settings.request_timeout_ms);
     let verify = settings

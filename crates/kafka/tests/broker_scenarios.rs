@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::{Env, Positions, consume_n, poll_until_error};
 use stockline_kafka::{
     AdminError, AssignmentChange, ConsumeError, ErrorKind, FromBeginning, KafkaSettings,
-    OutgoingRecord, PositionProblem, ProduceError, TimestampKind, TopicSpec, ensure_topics,
-    partition_for_key, read_all, unique_name,
+    OutgoingRecord, PartitionRange, PositionProblem, ProduceError, RangeReader, TimestampKind,
+    TopicSpec, ensure_topics, partition_for_key, read_all, topic_watermarks, unique_name,
 };
 
 on_both_brokers!(
@@ -23,6 +23,7 @@ on_both_brokers!(
     in_flight_records_stay_within_the_bound,
     ensure_topics_is_idempotent_and_checks_partitions,
     librdkafka_murmur2_agrees_with_our_partitioner,
+    range_reader_reads_exact_ranges,
 );
 
 const BASE_TIMESTAMP_MS: i64 = 1_750_000_000_000;
@@ -494,4 +495,84 @@ fn embedded_window_truncation_is_reported_not_skipped() {
             "{error}"
         );
     });
+}
+
+fn range_reader_reads_exact_ranges(env: &Env) {
+    let topic = env.topic(2);
+    let producer = env.producer();
+    // Five acknowledged rounds of 10 records per partition: offsets 0, 10,
+    // 20, ... start record batches (tansu cannot start inside one).
+    for round in 0..5_i64 {
+        let records = (0..20_i64)
+            .map(|i| {
+                OutgoingRecord::to_partition(
+                    topic.as_str(),
+                    i32::from(i % 2 == 1),
+                    None,
+                    format!("r{round}-{i}"),
+                    BASE_TIMESTAMP_MS + round * 20 + i,
+                )
+            })
+            .collect();
+        env.produce(&producer, records);
+    }
+    let watermarks = topic_watermarks(&env.brokers, &env.settings, &topic).expect("watermarks");
+    let ends: Vec<(i32, i64, i64)> = watermarks
+        .iter()
+        .map(|w| (w.partition, w.log_start, w.high_watermark))
+        .collect();
+    assert_eq!(ends, vec![(0, 0, 50), (1, 0, 50)]);
+
+    let mut reader = RangeReader::open(
+        &env.brokers,
+        &env.settings,
+        &topic,
+        &[
+            PartitionRange {
+                partition: 0,
+                from_offset: 10,
+                until_offset: 30,
+            },
+            PartitionRange {
+                partition: 1,
+                from_offset: 0,
+                until_offset: 50,
+            },
+        ],
+    )
+    .expect("reader");
+    let mut read = Vec::new();
+    for _ in 0..200 {
+        if reader.is_done() {
+            break;
+        }
+        read.extend(reader.next_batch(1_000, 100).expect("batch"));
+    }
+    assert!(reader.is_done(), "ranges finished");
+    let p0: Vec<i64> = read
+        .iter()
+        .filter(|r| r.partition == 0)
+        .map(|r| r.offset)
+        .collect();
+    let p1: Vec<i64> = read
+        .iter()
+        .filter(|r| r.partition == 1)
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(p0, (10..30).collect::<Vec<_>>());
+    assert_eq!(p1, (0..50).collect::<Vec<_>>());
+
+    // A range past the end is refused rather than waited for.
+    let error = RangeReader::open(
+        &env.brokers,
+        &env.settings,
+        &topic,
+        &[PartitionRange {
+            partition: 0,
+            from_offset: 0,
+            until_offset: 60,
+        }],
+    )
+    .expect_err("beyond the end");
+    assert!(matches!(error, ConsumeError::Position(_)), "{error}");
 }
