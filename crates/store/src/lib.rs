@@ -13,6 +13,7 @@ pub mod compare;
 pub mod error;
 pub mod keys;
 pub mod projection;
+pub mod queries;
 mod restore;
 pub mod rows;
 pub mod store;
@@ -23,4 +24,5 @@ pub use projection::{
     ARCHIVE_CHUNK_RECORDS, Applied, PartitionOf, Projection, ProjectionStats, RawRecord,
     SEEN_CHUNK_OFFSETS, VerdictKind,
 };
+pub use queries::Page;
 pub use store::{OpenMode, STORE_FORMAT, Store, cf};

@@ -27,7 +27,7 @@ use crate::error::StoreError;
 use crate::keys::{Key, log_time_key, status_code};
 use crate::rows::{
     ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, Notification, OutboxEntry,
-    PartitionState, SeenChunk,
+    PartitionState, SeenChunk, VerdictRow,
 };
 use crate::store::{Store, cf, encode, position_key};
 
@@ -84,6 +84,7 @@ pub struct ProjectionStats {
 #[derive(Debug, Default)]
 struct Pending {
     history: Vec<(Vec<u8>, HistoryEntry)>,
+    verdicts: Vec<(Vec<u8>, VerdictRow)>,
     dead_letters: Vec<(Vec<u8>, DeadLetter)>,
     outbox: Vec<(Vec<u8>, OutboxEntry)>,
     /// Closed chunks to write (start offset, chunk).
@@ -272,12 +273,29 @@ impl Projection {
                 self.stats.applied += 1;
                 Applied::Folded(VerdictKind::Applied)
             }
-            Ok(Verdict::Rejected { .. }) => {
+            Ok(Verdict::Rejected { rejection }) => {
                 self.stats.rejected += 1;
+                if let Some(event) = &event {
+                    state.pending.verdicts.push((
+                        Key::new().u32(partition).u64(offset).build(),
+                        VerdictRow::Rejected {
+                            event_id: event.event_id,
+                            rejection,
+                        },
+                    ));
+                }
                 Applied::Folded(VerdictKind::Rejected)
             }
             Ok(Verdict::Duplicate) => {
                 self.stats.duplicates += 1;
+                if let Some(event) = &event {
+                    state.pending.verdicts.push((
+                        Key::new().u32(partition).u64(offset).build(),
+                        VerdictRow::Duplicate {
+                            event_id: event.event_id,
+                        },
+                    ));
+                }
                 Applied::Folded(VerdictKind::Duplicate)
             }
             Ok(Verdict::Invalid { invalid }) => {
@@ -461,6 +479,9 @@ impl Projection {
 
         for (key, entry) in &pending.history {
             batch.put_cf(store.cf(cf::HISTORY), key, encode(entry)?);
+        }
+        for (key, verdict) in &pending.verdicts {
+            batch.put_cf(store.cf(cf::VERDICTS), key, encode(verdict)?);
         }
         for (key, dead_letter) in &pending.dead_letters {
             batch.put_cf(store.cf(cf::DEAD_LETTERS), key, encode(dead_letter)?);

@@ -65,6 +65,18 @@ pub struct HistoryEntry {
     pub after: Quantities,
 }
 
+/// What the fold said of a record it did not simply apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerdictRow {
+    Rejected {
+        event_id: EventId,
+        rejection: stockline_domain::Rejection,
+    },
+    Duplicate {
+        event_id: EventId,
+    },
+}
+
 /// A record that could not be applied, kept locally and published to the
 /// dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,8 +60,12 @@ pub mod cf {
     pub const DEAD_LETTERS: &str = "dead_letters";
     /// partition, offset, index -> OutboxEntry: what to publish once durable.
     pub const OUTBOX: &str = "outbox";
+    /// partition, offset -> VerdictRow, for records the fold refused or found
+    /// repeated (applied records have none; invalid ones are dead letters). How a
+    /// writer learns what became of its event from its consistency token.
+    pub const VERDICTS: &str = "verdicts";
 
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         META,
         POSITIONS,
         PARTITION_STATE,
@@ -82,6 +86,7 @@ pub mod cf {
         ARCHIVE,
         DEAD_LETTERS,
         OUTBOX,
+        VERDICTS,
     ];
 
     /// The column families that must be identical between a live store and a

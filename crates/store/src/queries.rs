@@ -1,0 +1,289 @@
+//! Typed reads of the read models, for the query service and the CLI.
+//!
+//! Paged reads return an opaque cursor (the hex of the last key read); the next page
+//! starts strictly after it. Filtered scans bound the rows they examine per call
+//! (`SCAN_ROWS_PER_ITEM_MAX` per wanted item), so a selective filter returns a short
+//! page with a cursor rather than scanning a whole SKU's history in one request.
+
+use stockline_domain::{
+    Allocation, ChannelId, DocumentId, Hold, HoldId, HoldStatus, IncomingLine, LocationId, OrderId,
+    Quantities, Sku,
+};
+use stockline_wire::codec::decode_row;
+
+use crate::error::StoreError;
+use crate::keys::{Key, split_ids, status_code};
+use crate::projection::hold_row_key;
+use crate::rows::{DeadLetter, HistoryEntry, PartitionState, VerdictRow};
+use crate::store::{Store, cf};
+
+/// Rows examined per item asked for, at most, in a filtered scan.
+pub const SCAN_ROWS_PER_ITEM_MAX: usize = 20;
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// A cursor that is not one this store handed out.
+fn bad_cursor() -> StoreError {
+    StoreError::Corrupt {
+        cf: "cursor",
+        key: String::new(),
+        message: "not a cursor this service returned".into(),
+    }
+}
+
+pub fn encode_cursor(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key to resume after, from a cursor; `Err` for anything malformed.
+pub fn decode_cursor(cursor: &str) -> Result<Vec<u8>, StoreError> {
+    if cursor.len() % 2 != 0 || cursor.len() > 1_024 {
+        return Err(bad_cursor());
+    }
+    (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).map_err(|_| bad_cursor()))
+        .collect()
+}
+
+/// The first key strictly after `key`.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+impl Store {
+    /// Every location's quantities of a SKU, by location id.
+    pub fn stock_of(&self, sku: &Sku) -> Result<Vec<(LocationId, Quantities)>, StoreError> {
+        let prefix = Key::new().id(sku.as_str()).build();
+        self.scan::<Quantities>(cf::STOCK, &prefix, None, usize::MAX)?
+            .into_iter()
+            .map(|(key, q)| {
+                let location = std::str::from_utf8(&key[prefix.len()..])
+                    .ok()
+                    .and_then(|l| LocationId::new(l).ok())
+                    .ok_or_else(|| self.corrupt(cf::STOCK, &key, "bad location in key"))?;
+                Ok((location, q))
+            })
+            .collect()
+    }
+
+    pub fn quantities_at(
+        &self,
+        sku: &Sku,
+        location: &LocationId,
+    ) -> Result<Option<Quantities>, StoreError> {
+        self.get(
+            cf::STOCK,
+            &Key::new()
+                .id(sku.as_str())
+                .last_id(location.as_str())
+                .build(),
+        )
+    }
+
+    /// Exclusive allocations of a SKU: (location, channel, allocation).
+    pub fn allocations_of(
+        &self,
+        sku: &Sku,
+    ) -> Result<Vec<(LocationId, ChannelId, Allocation)>, StoreError> {
+        let prefix = Key::new().id(sku.as_str()).build();
+        self.scan::<Allocation>(cf::ALLOCATIONS, &prefix, None, usize::MAX)?
+            .into_iter()
+            .map(|(key, allocation)| {
+                let parts = split_ids(&key[prefix.len()..]);
+                match (
+                    parts.first().and_then(|l| LocationId::new(l).ok()),
+                    parts.get(1).and_then(|c| ChannelId::new(c).ok()),
+                ) {
+                    (Some(location), Some(channel)) => Ok((location, channel, allocation)),
+                    _ => Err(self.corrupt(cf::ALLOCATIONS, &key, "bad allocation key")),
+                }
+            })
+            .collect()
+    }
+
+    /// Open purchase-order lines of a SKU: (location, purchase order, line).
+    pub fn incoming_of(
+        &self,
+        sku: &Sku,
+    ) -> Result<Vec<(LocationId, DocumentId, IncomingLine)>, StoreError> {
+        let prefix = Key::new().id(sku.as_str()).build();
+        self.scan::<IncomingLine>(cf::INCOMING, &prefix, None, usize::MAX)?
+            .into_iter()
+            .map(|(key, line)| {
+                let parts = split_ids(&key[prefix.len()..]);
+                match (
+                    parts.first().and_then(|l| LocationId::new(l).ok()),
+                    parts.get(1).and_then(|d| DocumentId::new(d).ok()),
+                ) {
+                    (Some(location), Some(document)) => Ok((location, document, line)),
+                    _ => Err(self.corrupt(cf::INCOMING, &key, "bad incoming key")),
+                }
+            })
+            .collect()
+    }
+
+    /// A partition's log time and configuration (locations, channels).
+    pub fn partition_state(&self, partition: u32) -> Result<Option<PartitionState>, StoreError> {
+        self.get(cf::PARTITION_STATE, &Key::new().u32(partition).build())
+    }
+
+    /// Every hold with this id (one per SKU it was used for; normally one).
+    pub fn holds_by_id(&self, hold_id: &HoldId) -> Result<Vec<Hold>, StoreError> {
+        let prefix = Key::new().id(hold_id.as_str()).build();
+        Ok(self
+            .scan::<Hold>(cf::HOLDS, &prefix, None, 64)?
+            .into_iter()
+            .map(|(_, hold)| hold)
+            .collect())
+    }
+
+    pub fn hold(&self, hold_id: &HoldId, sku: &Sku) -> Result<Option<Hold>, StoreError> {
+        self.get(cf::HOLDS, &hold_row_key(hold_id, sku))
+    }
+
+    /// Holds through an index whose keys end with the hold's row key.
+    fn holds_via_index(
+        &self,
+        index: &'static str,
+        prefix: &[u8],
+        cursor: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&Hold) -> bool,
+    ) -> Result<Page<Hold>, StoreError> {
+        let start = cursor.map(decode_cursor).transpose()?.map(|k| after(&k));
+        let scan_max = limit.saturating_mul(SCAN_ROWS_PER_ITEM_MAX).max(limit);
+        let rows = self.scan_raw(index, prefix, start.as_deref(), scan_max)?;
+        let row_keys: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|(k, _)| k[prefix.len()..].to_vec())
+            .collect();
+        let holds: Vec<Option<Hold>> = self.multi_get(cf::HOLDS, &row_keys)?;
+        let mut items = Vec::new();
+        let mut last_key = None;
+        for ((index_key, _), hold) in rows.iter().zip(holds) {
+            last_key = Some(index_key.clone());
+            let hold =
+                hold.ok_or_else(|| self.corrupt(index, index_key, "index names a missing hold"))?;
+            if keep(&hold) {
+                items.push(hold);
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        let exhausted = rows.len() < scan_max && items.len() < limit;
+        Ok(Page {
+            items,
+            next_cursor: if exhausted {
+                None
+            } else {
+                last_key.map(|k| encode_cursor(&k))
+            },
+        })
+    }
+
+    pub fn holds_by_order(
+        &self,
+        order_id: &OrderId,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: impl FnMut(&Hold) -> bool,
+    ) -> Result<Page<Hold>, StoreError> {
+        let prefix = Key::new().id(order_id.as_str()).build();
+        self.holds_via_index(cf::HOLDS_BY_ORDER, &prefix, cursor, limit, keep)
+    }
+
+    pub fn holds_by_customer(
+        &self,
+        customer_ref: &stockline_domain::CustomerRef,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: impl FnMut(&Hold) -> bool,
+    ) -> Result<Page<Hold>, StoreError> {
+        let prefix = Key::new().id(customer_ref.as_str()).build();
+        self.holds_via_index(cf::HOLDS_BY_CUSTOMER, &prefix, cursor, limit, keep)
+    }
+
+    /// Pickup holds (click & collect, reserve in store) at a location in a status.
+    pub fn pickups(
+        &self,
+        location: &LocationId,
+        status: HoldStatus,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: impl FnMut(&Hold) -> bool,
+    ) -> Result<Page<Hold>, StoreError> {
+        let prefix = Key::new()
+            .id(location.as_str())
+            .u8(status_code(status))
+            .build();
+        self.holds_via_index(cf::PICKUPS, &prefix, cursor, limit, keep)
+    }
+
+    /// A SKU's audit trail in log order, filtered.
+    pub fn history(
+        &self,
+        sku: &Sku,
+        cursor: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&HistoryEntry) -> bool,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        let prefix = Key::new().id(sku.as_str()).build();
+        let start = cursor.map(decode_cursor).transpose()?.map(|k| after(&k));
+        let scan_max = limit.saturating_mul(SCAN_ROWS_PER_ITEM_MAX).max(limit);
+        let rows = self.scan_raw(cf::HISTORY, &prefix, start.as_deref(), scan_max)?;
+        let mut items = Vec::new();
+        let mut last_key = None;
+        for (key, value) in &rows {
+            last_key = Some(key.clone());
+            let entry: HistoryEntry =
+                decode_row(value).map_err(|e| self.corrupt(cf::HISTORY, key, e))?;
+            if keep(&entry) {
+                items.push(entry);
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        let exhausted = rows.len() < scan_max && items.len() < limit;
+        Ok(Page {
+            items,
+            next_cursor: if exhausted {
+                None
+            } else {
+                last_key.map(|k| encode_cursor(&k))
+            },
+        })
+    }
+
+    /// What the fold said of the record at (partition, offset), when it refused it
+    /// or found it repeated.
+    pub fn verdict_at(
+        &self,
+        partition: u32,
+        offset: u64,
+    ) -> Result<Option<VerdictRow>, StoreError> {
+        self.get(cf::VERDICTS, &Key::new().u32(partition).u64(offset).build())
+    }
+
+    /// The dead letter of the record at (partition, offset), if it was one.
+    pub fn dead_letter_at(
+        &self,
+        partition: u32,
+        offset: u64,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        self.get(
+            cf::DEAD_LETTERS,
+            &Key::new().u32(partition).u64(offset).build(),
+        )
+    }
+}
