@@ -33,6 +33,10 @@ use crate::tansu::unique_name;
 pub trait StartPositions: Send + Sync {
     /// The next offset to read (last applied offset + 1), or `None` if this
     /// partition was never consumed, which starts at the log's beginning.
+    /// That beginning is above 0 once retention (or the embedded broker's
+    /// window) removed records: [`AssignedPartition::watermarks`] shows it,
+    /// and a caller that needs the full history should answer `Some(0)`,
+    /// which is then reported as [`PositionProblem::BelowLogStart`].
     fn next_offset(&self, topic: &str, partition: i32) -> Option<i64>;
 }
 

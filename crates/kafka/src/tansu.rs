@@ -26,6 +26,8 @@ const READY_TIMEOUT_MS: u64 = 30_000;
 const PROBE_TIMEOUT_MS: u64 = 500;
 /// Pause between readiness probes.
 const PROBE_PAUSE_MS: u64 = 50;
+/// Start attempts, each on a fresh port, when tansu exits during start-up.
+const START_ATTEMPTS: u32 = 3;
 /// How much of the broker's log an error message quotes.
 const LOG_TAIL_BYTES: u64 = 4_096;
 
@@ -90,6 +92,18 @@ impl TansuBroker {
     /// failed.
     pub fn start() -> Result<Self, TansuError> {
         let binary = Self::binary_path()?;
+        // The free port is only free when probed: a parallel test may take
+        // it first, and tansu then exits at once. A few fresh ports settle it.
+        let mut attempt = 1;
+        loop {
+            match Self::start_with(&binary) {
+                Err(TansuError::Exited { .. }) if attempt < START_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn start_with(binary: &std::path::Path) -> Result<Self, TansuError> {
         // The port is free when probed; another process could take it before
         // tansu binds, in which case tansu exits and the error says so.
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -98,7 +112,7 @@ impl TansuBroker {
             .prefix("stockline-tansu-")
             .suffix(".log")
             .tempfile()?;
-        let child = Command::new(&binary)
+        let child = Command::new(binary)
             .arg("broker")
             .args(["--listener-url", &url])
             .args(["--advertised-listener-url", &url])
