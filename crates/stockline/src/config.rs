@@ -13,7 +13,7 @@ use stockline_engine::ProjectorSettings;
 use stockline_kafka::KafkaSettings;
 
 /// Top-level keys, for the environment filter.
-const SECTIONS: [&str; 4] = ["data_dir", "kafka", "projector", "ticks"];
+const SECTIONS: [&str; 5] = ["data_dir", "kafka", "projector", "ticks", "http"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +23,7 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub projector: ProjectorSettings,
     pub ticks: TickSettings,
+    pub http: stockline_service::HttpSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,7 @@ impl Default for Settings {
             kafka: KafkaSettings::default(),
             projector: ProjectorSettings::default(),
             ticks: TickSettings::default(),
+            http: stockline_service::HttpSettings::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ mod tools;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
@@ -33,6 +33,13 @@ enum Command {
     /// Run the pipeline: broker connection (embedded when no brokers are
     /// configured), projector, tick and outbox publishers, until Ctrl-C.
     Run,
+    /// Run the pipeline and the HTTP API ([http] settings) until Ctrl-C.
+    Serve,
+    /// Bearer tokens for the HTTP API.
+    Token {
+        #[command(subcommand)]
+        action: tools::TokenAction,
+    },
     /// Publish events from a JSON-lines file (or `-` for stdin) to the events
     /// topic: each line is validated; bad lines are reported with their number and
     /// not published. Prints each event's consistency tokens.
@@ -83,6 +90,7 @@ fn main() -> Result<()> {
         Command::Schemas { action } => tools::schemas(action),
         Command::CheckEvents { input } => tools::check_events(&input),
         Command::Diff { left, right, limit } => tools::diff(&left, &right, limit),
+        Command::Token { action } => tools::token(action),
         command => {
             let settings = Settings::load(cli.config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -91,15 +99,15 @@ fn main() -> Result<()> {
             runtime.block_on(async move {
                 match command {
                     Command::Run => run(settings).await,
+                    Command::Serve => serve(settings).await,
                     Command::Publish { input } => tools::publish(&settings, &input).await,
                     Command::Rebuild { to, from_archive } => {
                         tools::rebuild(&settings, &to, from_archive.as_deref()).await
                     }
                     Command::Schemas { .. }
                     | Command::CheckEvents { .. }
-                    | Command::Diff { .. } => {
-                        unreachable!("handled above")
-                    }
+                    | Command::Diff { .. }
+                    | Command::Token { .. } => unreachable!("handled above"),
                 }
             })
         }
@@ -120,6 +128,39 @@ async fn run(settings: Settings) -> Result<()> {
     );
     wait_for_stop(&pipeline).await;
     eprintln!("stopping: draining the projector...");
+    pipeline.shutdown(Duration::from_secs(10)).await
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    // Installed before anything records, so the projector's metrics are kept.
+    let metrics = stockline_service::prometheus();
+    let pipeline = pipeline::Pipeline::start(settings.clone()).await?;
+    let state = stockline_service::AppState::new(stockline_service::ServiceParts {
+        store: pipeline.store.clone(),
+        publisher: pipeline.publisher.clone(),
+        status: pipeline.projector.status(),
+        settings: settings.http.clone(),
+        embedded_broker: pipeline.brokers.is_embedded(),
+        metrics,
+    })
+    .map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(&settings.http.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.http.listen))?;
+    eprintln!(
+        "stockline serving http://{} (brokers {}, store {})",
+        listener.local_addr()?,
+        pipeline.brokers.bootstrap_servers(),
+        pipeline.store.path().display()
+    );
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(stockline_service::serve(listener, state, async move {
+        let _ = http_stopped.await;
+    }));
+    wait_for_stop(&pipeline).await;
+    eprintln!("stopping...");
+    let _ = stop_http.send(());
+    server.await.context("joining the HTTP server")??;
     pipeline.shutdown(Duration::from_secs(10)).await
 }
 

@@ -26,6 +26,71 @@ pub enum SchemasAction {
     },
 }
 
+#[derive(Subcommand)]
+pub enum TokenAction {
+    /// Make a new random token; prints it once, and the configuration entry
+    /// holding only its SHA-256 digest.
+    New {
+        /// Who holds it ("web shop", "store 12 desk").
+        #[arg(long)]
+        name: String,
+        /// channel, store, analyst or admin.
+        #[arg(long)]
+        role: String,
+        /// For `--role channel`: the channel.
+        #[arg(long)]
+        channel: Option<String>,
+        /// For `--role store`: its locations (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        locations: Vec<String>,
+    },
+    /// Print the SHA-256 digest of a token read from stdin.
+    Hash,
+}
+
+pub fn token(action: TokenAction) -> Result<()> {
+    match action {
+        TokenAction::Hash => {
+            let mut token = String::new();
+            std::io::stdin().read_line(&mut token)?;
+            println!("{}", stockline_service::token_digest(token.trim()));
+            Ok(())
+        }
+        TokenAction::New {
+            name,
+            role,
+            channel,
+            locations,
+        } => {
+            let role_line = match role.as_str() {
+                "channel" => {
+                    let channel = channel.context("--role channel needs --channel")?;
+                    stockline_domain::ChannelId::new(&channel).map_err(anyhow::Error::msg)?;
+                    format!("role = \"channel\"\nchannel = {channel:?}")
+                }
+                "store" => {
+                    if locations.is_empty() {
+                        bail!("--role store needs --locations");
+                    }
+                    for location in &locations {
+                        stockline_domain::LocationId::new(location).map_err(anyhow::Error::msg)?;
+                    }
+                    format!("role = \"store\"\nlocations = {locations:?}")
+                }
+                "analyst" | "admin" => format!("role = {role:?}"),
+                other => bail!("unknown role {other:?}: channel, store, analyst or admin"),
+            };
+            let token = stockline_service::new_token();
+            println!("# token (shown once; give it to {name}):\n# {token}");
+            println!(
+                "[[http.tokens]]\nname = {name:?}\nsha256 = {:?}\n{role_line}",
+                stockline_service::token_digest(&token)
+            );
+            Ok(())
+        }
+    }
+}
+
 pub fn schemas(action: SchemasAction) -> Result<()> {
     let generated = stockline_wire::schema::generate();
     match action {

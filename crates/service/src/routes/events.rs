@@ -1,0 +1,213 @@
+//! Ingest: a batch of events, validated item by item.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use serde::Serialize;
+use stockline_domain::Event;
+use stockline_engine::Token;
+use stockline_store::rows::VerdictRow;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::extract::{parse_json, render_positions};
+use crate::state::AppState;
+use crate::views::{IngestItem, IngestResponse};
+
+fn token_text(token: &Token) -> String {
+    format!("{}:{}", token.partition, token.offset)
+}
+
+/// Publishes a batch of events (a JSON array of the event schema in `schemas/`).
+/// Each item is validated on its own: a bad item is answered with its problem and
+/// not written; the good ones are published and answered with their consistency
+/// tokens. An item is never half-written: configuration events go to every
+/// partition or the item reports the failure.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    request_body(content = Vec<Object>, description = "events as in schemas/event.schema.json"),
+    responses(
+        (status = 200, body = IngestResponse, description = "per-item answers"),
+        (status = 400, body = Problem, description = "not a JSON array"),
+        (status = 413, body = Problem, description = "more than `batch_events_max` items or `body_bytes_max` bytes"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim() == "application/json");
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let items: Vec<serde_json::Value> = parse_json(&body)?;
+    let max = state.settings().batch_events_max;
+    if items.len() > max {
+        return Err(ApiError::TooMany {
+            what: "the batch",
+            field: ".",
+            count: items.len(),
+            max,
+        });
+    }
+    let mut answers: Vec<Option<IngestItem>> = vec![None; items.len()];
+    let mut to_publish: Vec<(usize, Event)> = Vec::new();
+    for (index, value) in items.iter().enumerate() {
+        let text = value.to_string();
+        let parsed = stockline_wire::json::event_from_json(text.as_bytes())
+            .map_err(|e| ApiError::BadJson {
+                path: if e.path.is_empty() {
+                    ".".into()
+                } else {
+                    e.path
+                },
+                message: e.message,
+            })
+            .and_then(|event| {
+                event.validate().map_err(ApiError::InvalidEvent)?;
+                caller.may_publish(&event)?;
+                Ok(event)
+            });
+        match parsed {
+            Ok(event) => to_publish.push((index, event)),
+            Err(error) => {
+                answers[index] = Some(IngestItem {
+                    index,
+                    status: "rejected".into(),
+                    event_id: value
+                        .get("event_id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
+                    tokens: Vec::new(),
+                    error: Some(error.problem()),
+                });
+            }
+        }
+    }
+    let events: Vec<Event> = to_publish.iter().map(|(_, e)| e.clone()).collect();
+    let results = state.publisher().publish_all(&events).await;
+    let mut all_tokens: Vec<Token> = Vec::new();
+    for ((index, event), result) in to_publish.into_iter().zip(results) {
+        answers[index] = Some(match result {
+            Ok(tokens) => {
+                all_tokens.extend(tokens.iter().copied());
+                IngestItem {
+                    index,
+                    status: "accepted".into(),
+                    event_id: Some(event.event_id.to_string()),
+                    tokens: tokens.iter().map(token_text).collect(),
+                    error: None,
+                }
+            }
+            Err(error) => IngestItem {
+                index,
+                status: "rejected".into(),
+                event_id: Some(event.event_id.to_string()),
+                tokens: Vec::new(),
+                error: Some(ApiError::from(error).problem()),
+            },
+        });
+    }
+    if state.ack_after_applied()
+        && !all_tokens.is_empty()
+        && !state
+            .wait_for_tokens(&all_tokens, state.decision_timeout())
+            .await
+    {
+        return Err(ApiError::DecisionPending {
+            what: "the batch".into(),
+            context: serde_json::json!({
+                "wait_for": all_tokens.iter().map(token_text).collect::<Vec<_>>().join(","),
+            }),
+        });
+    }
+    let items: Vec<IngestItem> = answers.into_iter().flatten().collect();
+    let accepted = items.iter().filter(|i| i.status == "accepted").count();
+    let mut wait_for = std::collections::BTreeMap::new();
+    for token in &all_tokens {
+        let entry = wait_for.entry(token.partition).or_insert(token.offset);
+        *entry = (*entry).max(token.offset);
+    }
+    Ok(Json(IngestResponse {
+        accepted,
+        rejected: items.len() - accepted,
+        items,
+        wait_for: wait_for
+            .iter()
+            .map(|(p, o)| format!("{p}:{o}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    }))
+}
+
+/// What became of the record at a consistency token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Outcome {
+    pub token: String,
+    /// `pending` (not applied yet), `applied`, `rejected`, `duplicate` or
+    /// `dead_lettered`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Applied positions (`PARTITION:NEXT,...`).
+    pub position: String,
+}
+
+/// The outcome of a published event, by its consistency token.
+#[utoipa::path(
+    get,
+    path = "/v1/outcomes/{partition}/{offset}",
+    tag = "ingest",
+    params(("partition" = u32, Path), ("offset" = u64, Path)),
+    responses((status = 200, body = Outcome)),
+    security(("bearer" = []))
+)]
+pub async fn outcome(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((partition, offset)): Path<(u32, u64)>,
+) -> Result<Json<Outcome>, ApiError> {
+    let positions = state.positions();
+    let applied = positions.get(&partition).is_some_and(|next| *next > offset);
+    let token = format!("{partition}:{offset}");
+    let (outcome, code, detail) = if !applied {
+        ("pending", None, None)
+    } else if let Some(verdict) = state.store().verdict_at(partition, offset)? {
+        match verdict {
+            VerdictRow::Rejected { rejection, .. } => (
+                "rejected",
+                Some(rejection.code().to_owned()),
+                Some(rejection.to_string()),
+            ),
+            VerdictRow::Duplicate { event_id } => (
+                "duplicate",
+                None,
+                Some(format!("event {event_id} was applied before")),
+            ),
+        }
+    } else if let Some(dead) = state.store().dead_letter_at(partition, offset)? {
+        ("dead_lettered", Some(dead.reason_code), Some(dead.reason))
+    } else {
+        ("applied", None, None)
+    };
+    Ok(Json(Outcome {
+        token,
+        outcome: outcome.to_owned(),
+        code,
+        detail,
+        position: render_positions(&positions),
+    }))
+}

@@ -1,0 +1,7 @@
+//! Route handlers, one module per area.
+
+pub mod availability;
+pub mod events;
+pub mod history;
+pub mod holds;
+pub mod ops;

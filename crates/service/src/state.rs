@@ -1,0 +1,153 @@
+//! The service's shared state: the store (shared with the projector of the same
+//! process), the publisher, the projector's status, configuration.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use stockline_domain::{Config, Sku};
+use stockline_engine::{EventPublisher, Positions, ProjectorStatus, Token};
+use stockline_store::Store;
+use tokio::sync::watch;
+
+use crate::auth::TokenTable;
+use crate::error::ApiError;
+use crate::settings::HttpSettings;
+
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub publisher: EventPublisher,
+    pub status: watch::Receiver<ProjectorStatus>,
+    pub settings: HttpSettings,
+    pub tokens: TokenTable,
+    pub ack_after_applied: bool,
+    pub metrics: Option<PrometheusHandle>,
+    /// partition -> (projector batch count when read, configuration).
+    config_cache: Mutex<BTreeMap<u32, (u64, Arc<Config>)>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// What the service needs from its process.
+pub struct ServiceParts {
+    pub store: Store,
+    pub publisher: EventPublisher,
+    pub status: watch::Receiver<ProjectorStatus>,
+    pub settings: HttpSettings,
+    /// Whether the broker is the embedded one (its log is the store's archive).
+    pub embedded_broker: bool,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(parts: ServiceParts) -> Result<AppState, String> {
+        let tokens = TokenTable::new(&parts.settings.tokens)?;
+        if tokens.is_empty() {
+            return Err(
+                "no [http] tokens are configured: every request would be refused. Create one with \
+                 `stockline token new --role admin --name ops` and add it to the configuration"
+                    .to_owned(),
+            );
+        }
+        let ack_after_applied = parts
+            .settings
+            .ack_after_applied
+            .unwrap_or(parts.embedded_broker);
+        Ok(AppState(Arc::new(Inner {
+            store: parts.store,
+            publisher: parts.publisher,
+            status: parts.status,
+            settings: parts.settings,
+            tokens,
+            ack_after_applied,
+            metrics: parts.metrics,
+            config_cache: Mutex::new(BTreeMap::new()),
+        })))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn publisher(&self) -> &EventPublisher {
+        &self.0.publisher
+    }
+
+    pub fn settings(&self) -> &HttpSettings {
+        &self.0.settings
+    }
+
+    pub fn positions(&self) -> Positions {
+        self.0.status.borrow().positions.clone()
+    }
+
+    pub fn status(&self) -> ProjectorStatus {
+        self.0.status.borrow().clone()
+    }
+
+    pub fn partition_of(&self, sku: &Sku) -> u32 {
+        self.0.publisher.partition_of_sku(sku.as_str())
+    }
+
+    /// The configuration a SKU's partition has folded (locations, channels).
+    /// Cached until the projector writes its next batch.
+    pub fn config_for(&self, sku: &Sku) -> Result<Arc<Config>, ApiError> {
+        self.config_of_partition(self.partition_of(sku))
+    }
+
+    pub fn config_of_partition(&self, partition: u32) -> Result<Arc<Config>, ApiError> {
+        let batches = self.0.status.borrow().batches;
+        if let Ok(cache) = self.0.config_cache.lock()
+            && let Some((seen, config)) = cache.get(&partition)
+            && *seen == batches
+        {
+            return Ok(Arc::clone(config));
+        }
+        let config = Arc::new(
+            self.0
+                .store
+                .partition_state(partition)?
+                .map(|state| state.config)
+                .unwrap_or_default(),
+        );
+        if let Ok(mut cache) = self.0.config_cache.lock() {
+            cache.insert(partition, (batches, Arc::clone(&config)));
+        }
+        Ok(config)
+    }
+
+    /// Waits until the projector has applied every token (bounded).
+    pub async fn wait_for_tokens(&self, tokens: &[Token], timeout: Duration) -> bool {
+        let mut target = Positions::new();
+        for token in tokens {
+            let next = token.offset + 1;
+            let entry = target.entry(token.partition).or_insert(next);
+            *entry = (*entry).max(next);
+        }
+        stockline_engine::wait_for_positions(self.0.status.clone(), &target, timeout).await
+    }
+
+    pub fn decision_timeout(&self) -> Duration {
+        Duration::from_millis(self.0.settings.decision_timeout_ms)
+    }
+
+    pub fn ack_after_applied(&self) -> bool {
+        self.0.ack_after_applied
+    }
+
+    pub(crate) fn tokens(&self) -> &TokenTable {
+        &self.0.tokens
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.0.metrics.as_ref()
+    }
+}
