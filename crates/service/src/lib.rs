@@ -22,7 +22,7 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +30,7 @@ use utoipa_axum::routes;
 
 pub use auth::{Caller, Role, TokenEntry, new_token, token_digest};
 pub use error::{ApiError, Problem};
+pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use settings::HttpSettings;
 pub use state::{AppState, ServiceParts};
 

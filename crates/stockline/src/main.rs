@@ -3,9 +3,11 @@
 
 mod config;
 mod pipeline;
+mod simulate;
 mod tools;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -35,6 +37,38 @@ enum Command {
     Run,
     /// Run the pipeline and the HTTP API ([http] settings) until Ctrl-C.
     Serve,
+    /// The main job: the pipeline, the HTTP API and a simulated retailer's traffic,
+    /// on the embedded broker unless brokers are configured. Prints where to look.
+    Up {
+        /// Seed of the traffic (default: from the clock, so each run adds new
+        /// traffic to the same store).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Simulated events per second.
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+    },
+    /// Publish a simulated retailer's traffic (seeded, reproducible): to the
+    /// configured brokers, or to a running service with `--url`.
+    Simulate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Events per second (0: as fast as possible).
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        /// Stop after this many events (setup included).
+        #[arg(long)]
+        events: Option<u64>,
+        /// Stop after this long (`90s`, `5m`, `2h`).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Post to a running service's ingest endpoint instead of Kafka.
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token for `--url` (an admin token: the setup defines locations).
+        #[arg(long, env = "STOCKLINE_TOKEN")]
+        token: Option<String>,
+    },
     /// Bearer tokens for the HTTP API.
     Token {
         #[command(subcommand)]
@@ -100,6 +134,15 @@ fn main() -> Result<()> {
                 match command {
                     Command::Run => run(settings).await,
                     Command::Serve => serve(settings).await,
+                    Command::Up { seed, rate } => up(settings, seed, rate).await,
+                    Command::Simulate {
+                        seed,
+                        rate,
+                        events,
+                        duration,
+                        url,
+                        token,
+                    } => simulate(settings, seed, rate, events, duration, url, token).await,
                     Command::Publish { input } => tools::publish(&settings, &input).await,
                     Command::Rebuild { to, from_archive } => {
                         tools::rebuild(&settings, &to, from_archive.as_deref()).await
@@ -135,6 +178,28 @@ async fn serve(settings: Settings) -> Result<()> {
     // Installed before anything records, so the projector's metrics are kept.
     let metrics = stockline_service::prometheus();
     let pipeline = pipeline::Pipeline::start(settings.clone()).await?;
+    let (address, stop_http, server) = start_service(&settings, &pipeline, metrics).await?;
+    eprintln!(
+        "stockline serving http://{address} (brokers {}, store {})",
+        pipeline.brokers.bootstrap_servers(),
+        pipeline.store.path().display()
+    );
+    wait_for_stop(&pipeline).await;
+    eprintln!("stopping...");
+    let _ = stop_http.send(());
+    server.await.context("joining the HTTP server")??;
+    pipeline.shutdown(Duration::from_secs(10)).await
+}
+
+async fn start_service(
+    settings: &Settings,
+    pipeline: &pipeline::Pipeline,
+    metrics: Option<stockline_service::PrometheusHandle>,
+) -> Result<(
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
     let state = stockline_service::AppState::new(stockline_service::ServiceParts {
         store: pipeline.store.clone(),
         publisher: pipeline.publisher.clone(),
@@ -147,21 +212,262 @@ async fn serve(settings: Settings) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.http.listen)
         .await
         .with_context(|| format!("listening on {}", settings.http.listen))?;
-    eprintln!(
-        "stockline serving http://{} (brokers {}, store {})",
-        listener.local_addr()?,
-        pipeline.brokers.bootstrap_servers(),
-        pipeline.store.path().display()
-    );
+    let address = listener.local_addr()?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(stockline_service::serve(listener, state, async move {
         let _ = http_stopped.await;
     }));
+    Ok((address, stop_http, server))
+}
+
+async fn up(mut settings: Settings, seed: Option<u64>, rate: u64) -> Result<()> {
+    let metrics = stockline_service::prometheus();
+    let demo_token = if settings.http.tokens.is_empty() {
+        let token = stockline_service::new_token();
+        settings.http.tokens.push(stockline_service::TokenEntry {
+            name: "demo admin".to_owned(),
+            sha256: stockline_service::token_digest(&token),
+            role: stockline_service::Role::Admin,
+        });
+        Some(token)
+    } else {
+        None
+    };
+    let seed =
+        seed.unwrap_or_else(|| u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(1));
+    let pipeline = pipeline::Pipeline::start(settings.clone()).await?;
+    let (address, stop_http, server) = start_service(&settings, &pipeline, metrics).await?;
+    let progress = Arc::new(simulate::SimProgress::default());
+    let stop_simulation = Arc::new(tokio::sync::Notify::new());
+    let simulation = tokio::spawn(simulate::run_simulation(
+        stockline_simulator::SimConfig::new(seed, chrono::Utc::now()),
+        simulate::Sink::Publisher(pipeline.publisher.clone()),
+        simulate::Pace {
+            rate_per_s: rate,
+            events: None,
+            duration: None,
+        },
+        Arc::clone(&progress),
+        Arc::clone(&stop_simulation),
+    ));
+    print_banner(
+        &pipeline,
+        address,
+        seed,
+        rate,
+        demo_token.as_deref(),
+        &progress,
+    )
+    .await;
+    let status_lines = {
+        let progress = Arc::clone(&progress);
+        let status = pipeline.projector.status();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(30));
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let s = status.borrow().clone();
+                eprintln!(
+                    "[up] {} simulated events published; projector applied {} records in {} batches ({} dead letters)",
+                    progress
+                        .published
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    s.records,
+                    s.batches,
+                    s.dead_letters
+                );
+            }
+        })
+    };
     wait_for_stop(&pipeline).await;
-    eprintln!("stopping...");
+    eprintln!("stopping: simulation, HTTP, projector...");
+    status_lines.abort();
+    stop_simulation.notify_one();
+    if let Ok(Err(error)) = simulation.await {
+        tracing::warn!(%error, "simulation ended with an error");
+    }
     let _ = stop_http.send(());
     server.await.context("joining the HTTP server")??;
     pipeline.shutdown(Duration::from_secs(10)).await
+}
+
+async fn print_banner(
+    pipeline: &pipeline::Pipeline,
+    address: std::net::SocketAddr,
+    seed: u64,
+    rate: u64,
+    token: Option<&str>,
+    progress: &simulate::SimProgress,
+) {
+    // Wait (bounded) for the first click & collect hold to be decided, so the
+    // examples below return data.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut example = None;
+    while std::time::Instant::now() < deadline {
+        let first = progress.first_pickup.lock().ok().and_then(|f| f.clone());
+        if let Some((hold, sku, store)) = first
+            && let (Ok(hold_id), Ok(sku_id)) = (
+                stockline_domain::HoldId::new(&hold),
+                stockline_domain::Sku::new(&sku),
+            )
+            && pipeline
+                .store
+                .hold(&hold_id, &sku_id)
+                .ok()
+                .flatten()
+                .is_some()
+        {
+            example = Some((hold, sku, store));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (hold, sku, store) =
+        example.unwrap_or_else(|| ("(none yet)".into(), "SOFA-0001".into(), "paris-01".into()));
+    let base = format!("http://{address}");
+    let auth = match token {
+        Some(token) => format!("-H 'Authorization: Bearer {token}'"),
+        None => "-H \"Authorization: Bearer $STOCKLINE_TOKEN\"".to_owned(),
+    };
+    println!();
+    println!("Stockline is up.");
+    println!(
+        "  API        {base}  (OpenAPI {base}/openapi.json, metrics {base}/metrics, readiness {base}/ready)"
+    );
+    println!(
+        "  broker     {} ({})",
+        pipeline.brokers.bootstrap_servers(),
+        if pipeline.brokers.is_embedded() {
+            "embedded"
+        } else {
+            "external"
+        }
+    );
+    println!("  store      {}", pipeline.store.path().display());
+    println!(
+        "  traffic    simulated retailer, seed {seed}, {rate} events/s (5 stores, a warehouse, 6 channels)"
+    );
+    if token.is_some() {
+        println!("  token      a demo admin token for this run is in the commands below");
+    }
+    println!();
+    println!("Availability of a SKU in every location:");
+    println!("  curl -s {auth} {base}/v1/skus/{sku}/availability");
+    println!("The pickup queue of store {store} (click & collect awaiting preparation):");
+    println!("  curl -s {auth} '{base}/v1/locations/{store}/pickups?status=awaiting_preparation'");
+    println!("A hold by id:");
+    println!("  curl -s {auth} {base}/v1/holds/{hold}");
+    println!();
+    println!("Ctrl-C stops everything cleanly.");
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn simulate(
+    settings: Settings,
+    seed: u64,
+    rate: u64,
+    events: Option<u64>,
+    duration: Option<String>,
+    url: Option<String>,
+    token: Option<String>,
+) -> Result<()> {
+    let duration = duration
+        .as_deref()
+        .map(simulate::parse_duration)
+        .transpose()?;
+    if events.is_none() && duration.is_none() {
+        eprintln!("no --events or --duration: running until Ctrl-C");
+    }
+    let (sink, producer) = match url {
+        Some(url) => {
+            let token = token.context("--url needs --token (or STOCKLINE_TOKEN)")?;
+            (
+                simulate::Sink::Http {
+                    client: reqwest::Client::new(),
+                    url,
+                    token,
+                },
+                None,
+            )
+        }
+        None => {
+            let Some(brokers) = settings.kafka.brokers.clone() else {
+                anyhow::bail!(
+                    "no brokers configured: the embedded broker lives inside `stockline up`/`serve`; \
+                     pass --url http://HOST:PORT --token T to post to a running service, or set \
+                     STOCKLINE_KAFKA__BROKERS"
+                );
+            };
+            let producer = stockline_kafka::RecordProducer::new(
+                &stockline_kafka::Brokers::External(brokers),
+                &settings.kafka,
+            )?;
+            let publisher = stockline_engine::EventPublisher::new(
+                producer.clone(),
+                &settings.kafka.topics.events,
+                settings.kafka.partitions,
+            );
+            (simulate::Sink::Publisher(publisher), Some(producer))
+        }
+    };
+    let progress = Arc::new(simulate::SimProgress::default());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let bar = indicatif::ProgressBar::new(events.unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {pos} events published ({per_sec}) {bar:30} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let run = tokio::spawn(simulate::run_simulation(
+        stockline_simulator::SimConfig::new(seed, chrono::Utc::now()),
+        sink,
+        simulate::Pace {
+            rate_per_s: rate,
+            events,
+            duration,
+        },
+        Arc::clone(&progress),
+        Arc::clone(&stop),
+    ));
+    let ticker = {
+        let bar = bar.clone();
+        let progress = Arc::clone(&progress);
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(
+                    progress
+                        .published
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let interrupted = tokio::select! {
+        result = run => { result.context("simulation task")??; false }
+        _ = tokio::signal::ctrl_c() => { stop.notify_one(); true }
+    };
+    ticker.abort();
+    bar.set_position(
+        progress
+            .published
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    bar.finish();
+    if let Some(producer) = producer {
+        producer.flush(10_000).await?;
+    }
+    println!(
+        "{} events published, {} refused{}",
+        progress
+            .published
+            .load(std::sync::atomic::Ordering::Relaxed),
+        progress.refused.load(std::sync::atomic::Ordering::Relaxed),
+        if interrupted { " (interrupted)" } else { "" }
+    );
+    Ok(())
 }
 
 /// Waits for Ctrl-C (or SIGTERM), or for the projector to die.

@@ -18,12 +18,15 @@ use crate::config::Settings;
 
 pub struct Pipeline {
     pub settings: Settings,
-    pub brokers: Brokers,
     pub store: Store,
     pub publisher: EventPublisher,
     pub projector: ProjectorHandle,
     stop: Arc<Notify>,
     tasks: Vec<JoinHandle<()>>,
+    /// Last, so that it is dropped after every client of it (fields drop in
+    /// declaration order): an embedded broker going first makes the clients log
+    /// "all brokers down" on the way out.
+    pub brokers: Brokers,
 }
 
 impl Pipeline {
@@ -121,6 +124,7 @@ impl Pipeline {
             tracing::warn!(%error, "outbox not fully published at shutdown");
         }
         producer.flush(5_000).await.ok();
+        drop(producer);
         Ok(())
     }
 

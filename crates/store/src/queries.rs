@@ -43,7 +43,7 @@ pub fn encode_cursor(key: &[u8]) -> String {
 
 /// The key to resume after, from a cursor; `Err` for anything malformed.
 pub fn decode_cursor(cursor: &str) -> Result<Vec<u8>, StoreError> {
-    if cursor.len() % 2 != 0 || cursor.len() > 1_024 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 1_024 {
         return Err(bad_cursor());
     }
     (0..cursor.len())
