@@ -13,6 +13,8 @@
 //! 4. apply the event, checking everything before changing anything, so an event
 //!    either applies whole or not at all.
 
+use std::collections::btree_map::Entry;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,11 +25,11 @@ use crate::event::{
 use crate::ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, LocationId, Sku};
 use crate::state::{
     Allocation, ChannelConfig, DEDUPE_WINDOW_MS, Hold, HoldStatus, IncomingLine, Ledger,
-    LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,
+    LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry, stock_row,
 };
 use crate::time::LogTime;
 use crate::validate::{InvalidEvent, state_name};
-use crate::view::channel_view;
+use crate::view::{channel_view, eligible_view};
 
 /// No quantity of a position may leave `[-POSITION_ABS_MAX, POSITION_ABS_MAX]`: an
 /// event that would push one there is invalid. 10^15 units is far beyond any real
@@ -282,20 +284,24 @@ impl Ledger {
             self.log_time = record_time;
         }
         let now = self.log_time;
-        while let Some((expires_at, hold_id)) = self.expiries.first().cloned() {
-            if expires_at > now {
+        // Peek before cloning: most records expire nothing.
+        while let Some((expires_at, hold_id)) = self.expiries.first() {
+            if *expires_at > now {
                 break;
             }
+            let (expires_at, hold_id) = (*expires_at, hold_id.clone());
             self.expire(&hold_id, expires_at, effects);
         }
         let horizon = now.minus_millis(DEDUPE_WINDOW_MS);
         self.seen
             .evict_before(horizon, &mut self.dirty.seen_evicted);
-        while let Some((closed_at, hold_id)) = self.closed_holds.front().cloned() {
-            if closed_at >= horizon {
+        while let Some((closed_at, _)) = self.closed_holds.front() {
+            if *closed_at >= horizon {
                 break;
             }
-            self.closed_holds.pop_front();
+            let Some((_, hold_id)) = self.closed_holds.pop_front() else {
+                unreachable!("the queue has a front")
+            };
             let Some(forgotten) = self.holds.remove(&hold_id) else {
                 unreachable!("closed-hold queue names {hold_id}, which does not exist")
             };
@@ -357,7 +363,7 @@ impl Ledger {
                         line_update = Some((key, updated));
                     }
                 }
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 if let Some((key, line)) = line_update {
                     self.dirty.incoming.insert(key.clone());
                     self.incoming.insert(key, line);
@@ -380,7 +386,7 @@ impl Ledger {
                     }
                     *bucket += delta;
                 }
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 Ok(None)
             }
             Payload::StockCounted { quantity } => {
@@ -389,7 +395,7 @@ impl Ledger {
                 let mut edit = self.edit(site.sku, site.location);
                 let books = edit.before.on_hand;
                 edit.after.on_hand = *quantity;
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 if books != *quantity {
                     effects.push(Effect::CountDiscrepancy {
                         sku: site.sku.clone(),
@@ -422,7 +428,7 @@ impl Ledger {
                 if let Some(bucket) = unavailable_bucket(&mut edit.after, *to) {
                     *bucket += quantity;
                 }
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 Ok(None)
             }
             Payload::TransferShipped {
@@ -441,7 +447,7 @@ impl Ledger {
                 source.after.on_hand -= quantity;
                 let mut destination = self.edit(site.sku, to_location);
                 destination.after.in_transit += line.in_transit() - in_transit_before;
-                self.commit(vec![source, destination], effects)?;
+                self.commit([source, destination], effects)?;
                 self.dirty.transfers.insert(key.clone());
                 self.transfers.insert(key, line);
                 Ok(None)
@@ -461,7 +467,7 @@ impl Ledger {
                 let mut destination = self.edit(site.sku, site.location);
                 destination.after.on_hand += quantity;
                 destination.after.in_transit -= in_transit_before - line.in_transit();
-                self.commit(vec![destination], effects)?;
+                self.commit([destination], effects)?;
                 self.dirty.transfers.insert(key.clone());
                 self.transfers.insert(key, line);
                 Ok(None)
@@ -482,7 +488,7 @@ impl Ledger {
                 };
                 let mut edit = self.edit(site.sku, site.location);
                 edit.after.incoming += updated.outstanding() - outstanding_before;
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 self.dirty.incoming.insert(key.clone());
                 self.incoming.insert(key, updated);
                 Ok(None)
@@ -498,7 +504,7 @@ impl Ledger {
                 };
                 let mut edit = self.edit(site.sku, site.location);
                 edit.after.incoming -= line.outstanding();
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 self.dirty.incoming.insert(key.clone());
                 self.incoming.remove(&key);
                 Ok(None)
@@ -508,7 +514,7 @@ impl Ledger {
                 self.require_location(site.location)?;
                 let mut edit = self.edit(site.sku, site.location);
                 edit.after.on_hand -= quantity;
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 Ok(None)
             }
             Payload::Returned {
@@ -531,7 +537,7 @@ impl Ledger {
                     }
                     ReturnDisposition::Discard => {}
                 }
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 Ok(None)
             }
             Payload::HoldRequested { .. } => Ok(self.request_hold(event, now, effects)),
@@ -625,7 +631,7 @@ impl Ledger {
                 self.require_location(site.location)?;
                 let mut edit = self.edit(site.sku, site.location);
                 edit.after.safety_stock = *quantity;
-                self.commit(vec![edit], effects)?;
+                self.commit([edit], effects)?;
                 Ok(None)
             }
             Payload::AllocationSet { channel, quantity } => {
@@ -702,7 +708,11 @@ impl Ledger {
 
     /// Checks every edit, then writes them all, reports the changes and runs the
     /// waitlists of the changed rows. Nothing is written if any edit is out of bounds.
-    fn commit(&mut self, edits: Vec<Edit>, effects: &mut Vec<Effect>) -> Result<(), InvalidEvent> {
+    fn commit<const N: usize>(
+        &mut self,
+        edits: [Edit; N],
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), InvalidEvent> {
         for edit in &edits {
             check_bounds(&edit.after)?;
         }
@@ -750,6 +760,27 @@ impl Ledger {
         )
     }
 
+    /// The stock row at (`sku`, `location`) and what `channel` may promise there,
+    /// for a location the caller found active and sold from by the channel (the
+    /// checks [`channel_view`] starts with): a hold decision reads the row once and
+    /// edits the copy it decided on.
+    fn view_at_eligible(
+        &self,
+        channel: &ChannelId,
+        channel_config: &ChannelConfig,
+        sku: &Sku,
+        location: &LocationId,
+    ) -> (Quantities, i64) {
+        let quantities = self.quantities(sku, location);
+        let view = eligible_view(
+            channel,
+            channel_config.buffer,
+            &quantities,
+            self.allocations_at(sku, location),
+        );
+        (quantities, view)
+    }
+
     fn request_hold(
         &mut self,
         event: &Event,
@@ -773,13 +804,8 @@ impl Ledger {
         let Some(sku) = event.sku.as_ref() else {
             unreachable!("validate() requires a SKU on hold requests")
         };
-        if self.holds.contains_key(hold_id) {
-            // The id names an earlier decision, which stands; the hold row says what
-            // it was. Nothing is recorded over it.
-            return Some(Rejection::HoldIdInUse {
-                hold_id: hold_id.clone(),
-            });
-        }
+        // Decided before the id is looked up, so that one search of the hold map
+        // both checks the id and makes room for the new hold.
         let decision = self.decide_hold(
             sku,
             &event.channel,
@@ -789,6 +815,17 @@ impl Ledger {
             *ttl_seconds,
             *kind,
         );
+        let slot = match self.holds.entry(hold_id.clone()) {
+            // The id names an earlier decision, which stands; the hold row says what
+            // it was. Nothing is recorded over it (this decision is dropped).
+            Entry::Occupied(_) => {
+                return Some(Rejection::HoldIdInUse {
+                    hold_id: hold_id.clone(),
+                });
+            }
+            Entry::Vacant(slot) => slot,
+        };
+        let expires_at = now.plus_seconds(*ttl_seconds);
         let mut hold = Hold {
             hold_id: hold_id.clone(),
             sku: sku.clone(),
@@ -809,16 +846,16 @@ impl Ledger {
             request_event_id: event.event_id,
             ttl_seconds: *ttl_seconds,
             requested_at: now,
-            expires_at: now.plus_seconds(*ttl_seconds),
+            expires_at,
             ready_at: None,
             updated_at: now,
         };
         match decision {
             Err(rejection) => {
                 hold.rejection = Some(rejection.clone());
+                slot.insert(hold);
                 self.closed_holds.push_back((now, hold_id.clone()));
                 self.dirty.holds.insert(hold_id.clone());
-                self.holds.insert(hold_id.clone(), hold);
                 effects.push(Effect::HoldRejected {
                     hold_id: hold_id.clone(),
                     sku: sku.clone(),
@@ -826,38 +863,44 @@ impl Ledger {
                 });
                 Some(rejection)
             }
-            Ok(location) => {
+            Ok((location, before)) => {
                 let own_unused = self
                     .allocations
                     .get(&(sku.clone(), location.clone(), event.channel.clone()))
                     .map_or(0, Allocation::unused);
                 let allocation_units = own_unused.min(*quantity);
-                let mut edit = self.edit(sku, &location);
+                hold.location = Some(location.clone());
+                hold.status = HoldStatus::Held;
+                hold.allocation_units = allocation_units;
+                slot.insert(hold);
+                let mut edit = Edit {
+                    sku: sku.clone(),
+                    location: location.clone(),
+                    before,
+                    after: before,
+                    cause: Cause::Event,
+                };
                 edit.after.reserved += quantity;
                 assert!(
                     edit.after.available() >= 0,
                     "hold {hold_id} accepted beyond availability"
                 );
                 // A reservation is bounded by availability, which is within bounds.
-                if let Err(e) = self.commit(vec![edit], effects) {
+                if let Err(e) = self.commit([edit], effects) {
                     unreachable!("a hold within availability is within bounds: {e}")
                 }
                 if allocation_units > 0 {
                     self.change_allocation(sku, &location, &event.channel, allocation_units, 0);
                 }
-                hold.location = Some(location.clone());
-                hold.status = HoldStatus::Held;
-                hold.allocation_units = allocation_units;
-                self.expiries.insert((hold.expires_at, hold_id.clone()));
+                self.expiries.insert((expires_at, hold_id.clone()));
                 effects.push(Effect::HoldAccepted {
                     hold_id: hold_id.clone(),
                     sku: sku.clone(),
                     location,
                     quantity: *quantity,
-                    expires_at: hold.expires_at,
+                    expires_at,
                 });
                 self.dirty.holds.insert(hold_id.clone());
-                self.holds.insert(hold_id.clone(), hold);
                 None
             }
         }
@@ -878,7 +921,7 @@ impl Ledger {
         quantity: i64,
         ttl_seconds: u32,
         kind: HoldKind,
-    ) -> Result<LocationId, Rejection> {
+    ) -> Result<(LocationId, Quantities), Rejection> {
         if !(1..=QUANTITY_MAX).contains(&quantity) {
             return Err(Rejection::QuantityNotPositive {
                 quantity,
@@ -891,11 +934,11 @@ impl Ledger {
                 max: HOLD_TTL_SECONDS_MAX,
             });
         }
-        if !self.config.channels.contains_key(channel) {
+        let Some(channel_config) = self.config.channels.get(channel) else {
             return Err(Rejection::UnknownChannel {
                 channel: channel.clone(),
             });
-        }
+        };
         match (location, group) {
             (Some(location), _) => {
                 let Some(config) = self.config.locations.get(location) else {
@@ -913,36 +956,39 @@ impl Ledger {
                         location: location.clone(),
                     });
                 }
-                if !self.config.channel_sells_from(channel, location) {
+                if !channel_config.sells_from(location, config) {
                     return Err(Rejection::NotSellableOnChannel {
                         channel: channel.clone(),
                         target: location.to_string(),
                     });
                 }
-                let available = self.channel_available(channel, sku, location);
+                // Checked above: the location is active and the channel sells there.
+                let (quantities, available) =
+                    self.view_at_eligible(channel, channel_config, sku, location);
                 if available < quantity {
                     return Err(Rejection::InsufficientAvailability {
                         requested: quantity,
                         available,
                     });
                 }
-                Ok(location.clone())
+                Ok((location.clone(), quantities))
             }
             (None, Some(group)) => {
                 let mut any_member = false;
-                let mut best: Option<(i64, &LocationId)> = None;
+                let mut best: Option<(i64, &LocationId, Quantities)> = None;
                 for (member, config) in self.config.group_members(group) {
                     any_member = true;
                     if !config.active
                         || (kind.is_pickup() && config.kind != LocationKind::Store)
-                        || !self.config.channel_sells_from(channel, member)
+                        || !channel_config.sells_from(member, config)
                     {
                         continue;
                     }
-                    let available = self.channel_available(channel, sku, member);
+                    let (quantities, available) =
+                        self.view_at_eligible(channel, channel_config, sku, member);
                     // Strictly greater: the first (smallest id) wins ties.
-                    if best.is_none_or(|(best_available, _)| available > best_available) {
-                        best = Some((available, member));
+                    if best.is_none_or(|(best_available, _, _)| available > best_available) {
+                        best = Some((available, member, quantities));
                     }
                 }
                 match best {
@@ -953,13 +999,13 @@ impl Ledger {
                         channel: channel.clone(),
                         target: format!("group {group}"),
                     }),
-                    Some((available, _)) if available < quantity => {
+                    Some((available, _, _)) if available < quantity => {
                         Err(Rejection::InsufficientAvailability {
                             requested: quantity,
                             available,
                         })
                     }
-                    Some((_, member)) => Ok(member.clone()),
+                    Some((_, member, quantities)) => Ok((member.clone(), quantities)),
                 }
             }
             (None, None) => unreachable!("validate() requires a location or a group"),
@@ -1003,7 +1049,9 @@ impl Ledger {
         effects: &mut Vec<Effect>,
     ) -> Result<Option<Rejection>, InvalidEvent> {
         let rejection = |r| Ok(Some(r));
-        let Some(hold) = self.holds.get(hold_id) else {
+        // One search of the hold map: the hold is checked, then updated in place
+        // once the stock change is known to be within bounds.
+        let Some(hold) = self.holds.get_mut(hold_id) else {
             return rejection(Rejection::UnknownHold {
                 hold_id: hold_id.clone(),
             });
@@ -1067,40 +1115,51 @@ impl Ledger {
             }
             _ => {}
         }
-        let mut hold = hold.clone();
+        // What the change needs, copied out of the hold (ids are reference-counted);
+        // the hold itself is updated in place once everything is checked.
         let Some(location) = hold.location.clone() else {
             unreachable!("an open hold has a location")
         };
-        let from = hold.status;
-        let was_expiring = hold.can_expire();
-        let mut edit = self.edit(&hold.sku, &location);
+        let (sku, channel) = (hold.sku.clone(), hold.channel.clone());
+        let (quantity, allocation_units, expires_at) =
+            (hold.quantity, hold.allocation_units, hold.expires_at);
+        let (from, was_confirmed, was_expiring) = (hold.status, hold.confirmed, hold.can_expire());
+        let (mut status, mut confirmed, mut ready_at) = (from, was_confirmed, hold.ready_at);
+        let before = stock_row(&self.stock, &sku, &location);
+        let mut edit = Edit {
+            sku: sku.clone(),
+            location: location.clone(),
+            before,
+            after: before,
+            cause: Cause::Event,
+        };
         let mut allocation_in_use_delta = 0;
         let mut allocation_consumed = 0;
         match transition {
             Transition::Confirm => {
-                take_held_units(&mut edit.after, &hold);
-                edit.after.committed += hold.quantity;
-                hold.confirmed = true;
+                take_held_units(&mut edit.after, was_confirmed, quantity);
+                edit.after.committed += quantity;
+                confirmed = true;
             }
             Transition::Ready => {
-                hold.status = HoldStatus::ReadyForPickup;
-                hold.ready_at = Some(now);
+                status = HoldStatus::ReadyForPickup;
+                ready_at = Some(now);
             }
             Transition::Release | Transition::NoShow => {
-                take_held_units(&mut edit.after, &hold);
-                allocation_in_use_delta = -hold.allocation_units;
-                hold.status = if transition == Transition::Release {
+                take_held_units(&mut edit.after, was_confirmed, quantity);
+                allocation_in_use_delta = -allocation_units;
+                status = if transition == Transition::Release {
                     HoldStatus::Released
                 } else {
                     HoldStatus::NoShow
                 };
             }
             Transition::Collect | Transition::Ship => {
-                take_held_units(&mut edit.after, &hold);
-                edit.after.on_hand -= hold.quantity;
-                allocation_in_use_delta = -hold.allocation_units;
-                allocation_consumed = hold.allocation_units;
-                hold.status = if transition == Transition::Collect {
+                take_held_units(&mut edit.after, was_confirmed, quantity);
+                edit.after.on_hand -= quantity;
+                allocation_in_use_delta = -allocation_units;
+                allocation_consumed = allocation_units;
+                status = if transition == Transition::Collect {
                     HoldStatus::Collected
                 } else {
                     HoldStatus::Shipped
@@ -1110,26 +1169,27 @@ impl Ledger {
         // Checked before anything is written: a hand-over can push a position that
         // facts already drove to the limit beyond it.
         check_bounds(&edit.after)?;
-        if was_expiring && !hold.can_expire() {
-            let removed = self.expiries.remove(&(hold.expires_at, hold_id.clone()));
+        hold.status = status;
+        hold.confirmed = confirmed;
+        hold.ready_at = ready_at;
+        hold.updated_at = now;
+        let can_expire = !status.is_closed() && !confirmed;
+        if was_expiring && !can_expire {
+            let removed = self.expiries.remove(&(expires_at, hold_id.clone()));
             assert!(removed, "expiry index lost {hold_id}");
         }
-        if hold.status.is_closed() {
+        if status.is_closed() {
             self.closed_holds.push_back((now, hold_id.clone()));
         }
-        hold.updated_at = now;
         effects.push(Effect::HoldChanged {
             hold_id: hold_id.clone(),
-            sku: hold.sku.clone(),
+            sku: sku.clone(),
             location: location.clone(),
             from,
-            to: hold.status,
-            confirmed: hold.confirmed,
+            to: status,
+            confirmed,
         });
-        let sku = hold.sku.clone();
-        let channel = hold.channel.clone();
         self.dirty.holds.insert(hold_id.clone());
-        self.holds.insert(hold_id.clone(), hold);
         if allocation_in_use_delta != 0 || allocation_consumed != 0 {
             self.change_allocation(
                 &sku,
@@ -1139,7 +1199,7 @@ impl Ledger {
                 allocation_consumed,
             );
         }
-        self.commit(vec![edit], effects)?;
+        self.commit([edit], effects)?;
         Ok(None)
     }
 
@@ -1185,7 +1245,7 @@ impl Ledger {
         edit.cause = Cause::HoldExpired {
             hold_id: hold_id.clone(),
         };
-        if let Err(e) = self.commit(vec![edit], effects) {
+        if let Err(e) = self.commit([edit], effects) {
             unreachable!("releasing a reservation stays within bounds: {e}")
         }
     }
@@ -1320,10 +1380,10 @@ fn document_id(event: &Event) -> DocumentId {
 }
 
 /// Takes a hold's units out of `reserved` (unpaid) or `committed` (paid).
-fn take_held_units(q: &mut Quantities, hold: &Hold) {
-    if hold.confirmed {
-        q.committed -= hold.quantity;
+fn take_held_units(q: &mut Quantities, confirmed: bool, quantity: i64) {
+    if confirmed {
+        q.committed -= quantity;
     } else {
-        q.reserved -= hold.quantity;
+        q.reserved -= quantity;
     }
 }

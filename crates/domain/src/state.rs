@@ -110,6 +110,19 @@ pub struct ChannelConfig {
     pub buffer: i64,
 }
 
+impl ChannelConfig {
+    /// Whether this channel sells from `location`, configured as `config`: listed
+    /// directly, or through one of its groups ([`Config::channel_sells_from`] with
+    /// both configurations at hand).
+    pub(crate) fn sells_from(&self, location: &LocationId, config: &LocationConfig) -> bool {
+        self.locations.contains(location) || self.sells_from_groups_of(config)
+    }
+
+    fn sells_from_groups_of(&self, config: &LocationConfig) -> bool {
+        config.groups.iter().any(|g| self.groups.contains(g))
+    }
+}
+
 /// Configuration that applies to every SKU: copied into every partition's ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -130,7 +143,7 @@ impl Config {
         }
         self.locations
             .get(location)
-            .is_some_and(|loc| loc.groups.iter().any(|g| channel.groups.contains(g)))
+            .is_some_and(|loc| channel.sells_from_groups_of(loc))
     }
 
     /// Locations of a group, in id order (the order "any location of G" decisions
@@ -453,10 +466,7 @@ impl Ledger {
     }
 
     pub fn quantities(&self, sku: &Sku, location: &LocationId) -> Quantities {
-        self.stock
-            .get(&(sku.clone(), location.clone()))
-            .copied()
-            .unwrap_or_default()
+        stock_row(&self.stock, sku, location)
     }
 
     pub fn stock(&self) -> &BTreeMap<(Sku, LocationId), Quantities> {
@@ -683,12 +693,30 @@ impl Ledger {
     }
 }
 
-/// The smallest possible location id, to start a range scan at.
-fn min_location() -> LocationId {
-    // "!" (0x21) is the smallest byte an id may contain.
-    LocationId::new("!").expect("\"!\" is a valid id")
+/// A row of `stock`, zero where there is none. A function of the map alone, so that
+/// the fold can read it while it has a hold of the hold map borrowed for update.
+pub(crate) fn stock_row(
+    stock: &BTreeMap<(Sku, LocationId), Quantities>,
+    sku: &Sku,
+    location: &LocationId,
+) -> Quantities {
+    stock
+        .get(&(sku.clone(), location.clone()))
+        .copied()
+        .unwrap_or_default()
 }
 
+/// The smallest possible location id, to start a range scan at ("!", 0x21, is the
+/// smallest byte an id may contain). Made once: scans run on every hold decision.
+fn min_location() -> LocationId {
+    static MIN: std::sync::OnceLock<LocationId> = std::sync::OnceLock::new();
+    MIN.get_or_init(|| LocationId::new("!").expect("\"!\" is a valid id"))
+        .clone()
+}
+
+/// The smallest possible channel id, to start a range scan at.
 fn min_channel() -> ChannelId {
-    ChannelId::new("!").expect("\"!\" is a valid id")
+    static MIN: std::sync::OnceLock<ChannelId> = std::sync::OnceLock::new();
+    MIN.get_or_init(|| ChannelId::new("!").expect("\"!\" is a valid id"))
+        .clone()
 }

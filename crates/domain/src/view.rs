@@ -39,6 +39,17 @@ pub fn channel_view<'a>(
         return 0;
     }
     let buffer = config.channels.get(channel).map_or(0, |c| c.buffer);
+    eligible_view(channel, buffer, quantities, allocations)
+}
+
+/// [`channel_view`] at a location already known to be active and sold from by
+/// `channel`, whose buffer is `buffer`.
+pub(crate) fn eligible_view<'a>(
+    channel: &ChannelId,
+    buffer: i64,
+    quantities: &Quantities,
+    allocations: impl IntoIterator<Item = (&'a ChannelId, &'a Allocation)>,
+) -> i64 {
     let mut own = 0;
     let mut others = 0;
     for (allocation_channel, allocation) in allocations {

@@ -822,3 +822,31 @@ fn the_generated_traffic_reaches_every_kind_verdict_rejection_and_effect() {
         "nothing was ever forgotten"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4_096, ..config() })]
+
+    /// Ids compare, order and hash as the strings they wrap: the ledger's maps, the
+    /// group tie-break ("smallest id") and the store's keys all rely on it. Shared
+    /// prefixes of every length exercise the eight-bytes-at-a-time comparison.
+    #[test]
+    fn ids_order_and_compare_like_their_strings(
+        prefix in "[!-~]{0,20}",
+        a_tail in "[!-~]{0,10}",
+        b_tail in "[!-~]{0,10}",
+    ) {
+        use std::hash::{BuildHasher, RandomState};
+        let (a, b) = (format!("{prefix}{a_tail}"), format!("{prefix}{b_tail}"));
+        prop_assume!(!a.is_empty() && !b.is_empty());
+        let (x, y) = (support::sku(&a), support::sku(&b));
+        prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+        prop_assert_eq!(x.partial_cmp(&y), Some(a.cmp(&b)));
+        prop_assert_eq!(x == y, a == b);
+        prop_assert_eq!(x.cmp(&x.clone()), std::cmp::Ordering::Equal);
+        let hasher = RandomState::new();
+        if x == y {
+            prop_assert_eq!(hasher.hash_one(&x), hasher.hash_one(&y));
+        }
+        prop_assert_eq!(hasher.hash_one(&x), hasher.hash_one(support::sku(&a)));
+    }
+}
