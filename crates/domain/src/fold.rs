@@ -1062,15 +1062,15 @@ impl Ledger {
                 hold_sku: hold.sku.clone(),
             });
         }
-        if let Some(location) = &event.location
-            && hold.location.as_ref() != Some(location)
+        // A step named at another location than the one holding the units is
+        // refused. A rejected hold holds nothing anywhere: it is answered as closed
+        // below, whatever location the step names.
+        if let (Some(location), Some(held_at)) = (&event.location, &hold.location)
+            && location != held_at
         {
             return rejection(Rejection::LocationMismatch {
                 hold_id: hold_id.clone(),
-                hold_location: hold
-                    .location
-                    .as_ref()
-                    .map_or_else(|| "nowhere".to_owned(), ToString::to_string),
+                hold_location: held_at.to_string(),
             });
         }
         match hold.status {

@@ -1420,6 +1420,28 @@ fn a_pickup_at_the_wrong_store_is_rejected_as_location_mismatch() {
 }
 
 #[test]
+fn a_step_on_a_refused_hold_is_answered_closed_even_when_it_names_the_store() {
+    let mut w = world();
+    let refused = w.when(hold("cc-1", SOFA, 1).at(LYON_1).click_and_collect());
+    assert!(matches!(
+        refused.rejection(),
+        Rejection::InsufficientAvailability { .. }
+    ));
+
+    // The store scans the reference the customer shows: the request was refused,
+    // it is not "at another location".
+    let out = w.when(collected("cc-1", SOFA).at(LYON_1));
+
+    assert_eq!(
+        out.rejection(),
+        &Rejection::HoldClosed {
+            hold_id: hid("cc-1"),
+            status: HoldStatus::Rejected
+        }
+    );
+}
+
+#[test]
 fn a_transition_of_a_closed_hold_is_rejected_as_hold_closed() {
     let mut w = world();
     w.given(received(SOFA, LYON_1, 1));

@@ -2062,7 +2062,13 @@ impl Renderer {
                 };
                 // Rarely the wrong SKU (sku_mismatch).
                 let s = if action == 255 { self.sku(hold) } else { s };
-                let location = if with_location { location } else { None };
+                // Sometimes named, as a store's scanner does; now and then at the
+                // wrong store (location_mismatch).
+                let location = match (with_location, hold % 8) {
+                    (false, _) => None,
+                    (true, 0) => Some(pick(hold >> 3, &self.stocked).clone()),
+                    (true, _) => location,
+                };
                 self.event(&channel, Some(&s), location.as_ref(), None, None, payload)
             }
             Action::ReuseHoldId { hold, sku, loc } => {

@@ -1027,15 +1027,13 @@ impl Model {
                 hold_sku: h.sku.clone(),
             });
         }
-        if let Some(l) = &event.location
-            && h.location.as_ref() != Some(l)
+        // Only a hold that holds units somewhere can be at the wrong place.
+        if let (Some(l), Some(held_at)) = (&event.location, &h.location)
+            && l != held_at
         {
             return reject(Rejection::LocationMismatch {
                 hold_id: id(),
-                hold_location: h
-                    .location
-                    .as_ref()
-                    .map_or_else(|| "nowhere".to_owned(), ToString::to_string),
+                hold_location: held_at.to_string(),
             });
         }
         if h.status == HoldStatus::Expired {
