@@ -121,8 +121,9 @@ pub struct CounterDelta {
     /// Where it happened, when it happened somewhere.
     pub location: Option<LocationId>,
     pub metric: Metric,
-    /// The ISO 4217 currency of money metrics (`RevenueMinor`); `None` otherwise.
-    pub currency: Option<String>,
+    /// A breakdown of the metric: the ISO 4217 currency of `RevenueMinor`, the
+    /// rejection code of `HoldsRejected`; `None` for the others.
+    pub detail: Option<String>,
     pub delta: i64,
 }
 
@@ -142,7 +143,7 @@ pub fn counters(
     let mut push = |channel: &ChannelId,
                     location: Option<&LocationId>,
                     metric,
-                    currency: Option<&str>,
+                    detail: Option<&str>,
                     delta| {
         if delta != 0 {
             out.push(CounterDelta {
@@ -150,7 +151,7 @@ pub fn counters(
                 channel: channel.clone(),
                 location: location.cloned(),
                 metric,
-                currency: currency.map(str::to_owned),
+                detail: detail.map(str::to_owned),
                 delta,
             });
         }
@@ -159,6 +160,7 @@ pub fn counters(
         push(channel, location, metric, None, delta);
     };
     let mut revenues: Vec<(ChannelId, Option<LocationId>, String, i64)> = Vec::new();
+    let mut rejections: Vec<(ChannelId, Option<LocationId>, &'static str)> = Vec::new();
     if let Some(event) = applied {
         let location = event.location.as_ref();
         match &event.payload {
@@ -213,10 +215,12 @@ pub fn counters(
                     add(&hold.channel, Some(location), Metric::HoldsAccepted, 1);
                 }
             }
-            Effect::HoldRejected { hold_id, .. } => {
+            Effect::HoldRejected {
+                hold_id, rejection, ..
+            } => {
                 if let Some(hold) = ledger.hold(hold_id) {
                     let at = hold.requested_location.as_ref();
-                    add(&hold.channel, at, Metric::HoldsRejected, 1);
+                    rejections.push((hold.channel.clone(), at.cloned(), rejection.code()));
                 }
             }
             Effect::HoldChanged {
@@ -297,6 +301,15 @@ pub fn counters(
             | Effect::AllocationChanged { .. }
             | Effect::Shortfall { .. } => {}
         }
+    }
+    for (channel, location, code) in rejections {
+        push(
+            &channel,
+            location.as_ref(),
+            Metric::HoldsRejected,
+            Some(code),
+            1,
+        );
     }
     for (channel, location, currency, revenue) in revenues {
         push(

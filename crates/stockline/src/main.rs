@@ -1,6 +1,7 @@
 //! `stockline`: one binary for every role. Subcommands are thin: they parse
 //! arguments and configuration, then call the library crates.
 
+mod analyst;
 mod config;
 mod pipeline;
 mod simulate;
@@ -98,6 +99,82 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Replay the log from the beginning into a separate store, up to an instant
+    /// (`--until`) or offsets (`--to-offsets`). Never publishes anything. Query the
+    /// result with `stockline query --store DIR`.
+    Replay {
+        /// The new store's directory.
+        #[arg(long)]
+        to: PathBuf,
+        /// Stop before the first record later than this instant (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Stop at these offsets, exclusive: `PARTITION:OFFSET,...`.
+        #[arg(long)]
+        to_offsets: Option<String>,
+        #[command(flatten)]
+        source: analyst::LogSource,
+    },
+    /// Replay the log up to the store's positions and compare with the store;
+    /// then list stock counts that disagreed with the books and what explains it.
+    Reconcile {
+        /// The store to check (default: the configured one).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        source: analyst::LogSource,
+    },
+    /// Per-channel (or per-location) performance over a date range.
+    Report {
+        /// First day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day, included.
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value = "day")]
+        by: analyst::Period,
+        #[arg(long, value_enum, default_value = "channel")]
+        group: analyst::Grouping,
+        #[arg(long, value_enum, default_value = "table")]
+        format: analyst::Format,
+        /// Also draw one figure over time as SVG: `units_sold`, `revenue`,
+        /// `pickup_rate`...
+        #[arg(long, requires = "svg")]
+        chart: Option<String>,
+        /// Where to write the SVG chart.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// The store to read (default: the configured one; or a replay's).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// The event log (or a time range of it) as JSON lines or CSV.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: analyst::ExportFormat,
+        /// From this log time (RFC 3339), included.
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this log time, excluded.
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The store whose archive to export (default: the configured one).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// Read a store's read models (live or replayed).
+    Query {
+        #[arg(long, global = true)]
+        store: Option<PathBuf>,
+        #[command(subcommand)]
+        action: analyst::QueryAction,
+    },
     /// The JSON Schemas of the event types (schemas/).
     Schemas {
         #[command(subcommand)]
@@ -125,6 +202,66 @@ fn main() -> Result<()> {
         Command::CheckEvents { input } => tools::check_events(&input),
         Command::Diff { left, right, limit } => tools::diff(&left, &right, limit),
         Command::Token { action } => tools::token(action),
+        Command::Replay {
+            to,
+            until,
+            to_offsets,
+            source,
+        } => analyst::replay(
+            &Settings::load(cli.config.as_deref())?,
+            &source,
+            &to,
+            until.as_deref(),
+            to_offsets.as_deref(),
+        ),
+        Command::Reconcile {
+            store,
+            limit,
+            source,
+        } => analyst::reconcile(
+            &Settings::load(cli.config.as_deref())?,
+            &source,
+            store.as_deref(),
+            limit,
+        ),
+        Command::Report {
+            from,
+            to,
+            by,
+            group,
+            format,
+            chart,
+            svg,
+            store,
+        } => analyst::report(
+            &Settings::load(cli.config.as_deref())?,
+            store.as_deref(),
+            &from,
+            &to,
+            by,
+            group,
+            format,
+            chart.as_deref().zip(svg.as_deref()),
+        ),
+        Command::Export {
+            format,
+            from,
+            to,
+            out,
+            store,
+        } => analyst::export(
+            &Settings::load(cli.config.as_deref())?,
+            store.as_deref(),
+            format,
+            from.as_deref(),
+            to.as_deref(),
+            out.as_deref(),
+        ),
+        Command::Query { store, action } => analyst::query(
+            &Settings::load(cli.config.as_deref())?,
+            store.as_deref(),
+            action,
+        ),
         command => {
             let settings = Settings::load(cli.config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -150,7 +287,12 @@ fn main() -> Result<()> {
                     Command::Schemas { .. }
                     | Command::CheckEvents { .. }
                     | Command::Diff { .. }
-                    | Command::Token { .. } => unreachable!("handled above"),
+                    | Command::Token { .. }
+                    | Command::Replay { .. }
+                    | Command::Reconcile { .. }
+                    | Command::Report { .. }
+                    | Command::Export { .. }
+                    | Command::Query { .. } => unreachable!("handled above"),
                 }
             })
         }

@@ -24,5 +24,5 @@ pub use projection::{
     ARCHIVE_CHUNK_RECORDS, Applied, PartitionOf, Projection, ProjectionStats, RawRecord,
     SEEN_CHUNK_OFFSETS, VerdictKind,
 };
-pub use queries::Page;
+pub use queries::{CounterRow, Page, describe_value};
 pub use store::{OpenMode, STORE_FORMAT, Store, cf};

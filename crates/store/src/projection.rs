@@ -78,6 +78,12 @@ pub struct ProjectionStats {
     pub duplicates: u64,
     pub dead_letters: u64,
     pub skipped: u64,
+    /// Records that arrived above their partition's next offset: the offsets in
+    /// between never arrived. Legitimate on Kafka topics written by transactional
+    /// producers (control records take offsets) or compacted; anywhere else it
+    /// means records were lost on the way (a broker that skips part of a batch, a
+    /// consumer that seeked), so each one is logged as a warning.
+    pub gaps: u64,
     pub flushes: u64,
 }
 
@@ -226,6 +232,20 @@ impl Projection {
         }
         let partition = record.partition;
         let offset = record.offset;
+        if offset > state.next_offset {
+            self.stats.gaps += 1;
+            tracing::warn!(
+                topic = %self.topic,
+                partition,
+                expected_offset = state.next_offset,
+                found_offset = offset,
+                missing = offset - state.next_offset,
+                "gap in the log: offsets {}..{} of {}/{partition} never arrived",
+                state.next_offset,
+                offset,
+                self.topic,
+            );
+        }
         let record_time = LogTime::from_millis(record.timestamp_ms.max(0));
 
         let decoded = match record.payload {
@@ -706,7 +726,7 @@ pub fn counter_key(delta: &CounterDelta) -> Vec<u8> {
         .id(delta.channel.as_str())
         .id(delta.location.as_ref().map_or("", |l| l.as_str()))
         .id(delta.metric.name())
-        .last_id(delta.currency.as_deref().unwrap_or(""))
+        .last_id(delta.detail.as_deref().unwrap_or(""))
         .build()
 }
 
@@ -760,4 +780,41 @@ fn hold_index_keys(hold: &Hold) -> BTreeSet<(&'static str, Vec<u8>)> {
         ));
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenMode;
+
+    fn record(offset: u64) -> RawRecord<'static> {
+        RawRecord {
+            partition: 0,
+            offset,
+            timestamp_ms: 1_795_420_800_000,
+            key: None,
+            // No value: dead-lettered, which is enough to move the position.
+            payload: None,
+        }
+    }
+
+    #[test]
+    fn gaps_are_counted_and_the_position_moves_past_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), OpenMode::ReadWrite).expect("store");
+        let mut projection = Projection::new(store, "events", Arc::new(|_: &[u8]| 0));
+        projection.assign(&[0]).expect("assign");
+        for offset in [0, 1, 4, 5, 9] {
+            projection.apply(&record(offset)).expect("applied");
+        }
+        assert_eq!(projection.stats().gaps, 2, "2..4 and 6..9 never arrived");
+        assert_eq!(projection.next_offset(0), Some(10));
+        // A record below the position is skipped, not a gap.
+        assert_eq!(
+            projection.apply(&record(3)).expect("applied"),
+            Applied::Skipped
+        );
+        assert_eq!(projection.stats().gaps, 2);
+        assert_eq!(projection.stats().skipped, 1);
+    }
 }

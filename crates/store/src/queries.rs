@@ -287,3 +287,119 @@ impl Store {
         )
     }
 }
+
+/// One daily counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterRow {
+    /// UTC day, as days since the Unix epoch.
+    pub day: i64,
+    pub channel: String,
+    /// Empty when the counter is not about one location.
+    pub location: String,
+    pub metric: String,
+    /// Currency of revenue, code of a rejection; empty otherwise.
+    pub detail: String,
+    pub value: i64,
+}
+
+impl Store {
+    /// Daily counters of days `from_day..=to_day`.
+    pub fn channel_stats(&self, from_day: i64, to_day: i64) -> Result<Vec<CounterRow>, StoreError> {
+        let start = Key::new().i64(from_day).build();
+        let mut rows = Vec::new();
+        let mut next = Some(start);
+        while let Some(from) = next.take() {
+            let page = self.scan_raw(cf::CHANNEL_STATS, b"", Some(&from), 10_000)?;
+            for (key, value) in &page {
+                let day_bytes: [u8; 8] = key
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| self.corrupt(cf::CHANNEL_STATS, key, "short key"))?;
+                let day = crate::keys::from_sortable_i64(day_bytes);
+                if day > to_day {
+                    return Ok(rows);
+                }
+                let parts = split_ids(&key[8..]);
+                let [channel, location, metric, detail] = parts.as_slice() else {
+                    return Err(self.corrupt(cf::CHANNEL_STATS, key, "expected 4 key parts"));
+                };
+                let value: i64 = decode_row(value).map_err(|e| self.corrupt(cf::CHANNEL_STATS, key, e))?;
+                rows.push(CounterRow {
+                    day,
+                    channel: (*channel).to_owned(),
+                    location: (*location).to_owned(),
+                    metric: (*metric).to_owned(),
+                    detail: (*detail).to_owned(),
+                    value,
+                });
+            }
+            if page.len() == 10_000 {
+                next = page.last().map(|(k, _)| after(k));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every SKU's quantities at one location (a scan of every stock row).
+    pub fn stock_at(&self, location: &LocationId) -> Result<Vec<(Sku, Quantities)>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_raw(cf::STOCK, |key, value| {
+            let parts = split_ids(key);
+            if parts.len() == 2 && parts[1] == location.as_str() {
+                let sku = Sku::new(parts[0]).map_err(|e| self.corrupt(cf::STOCK, key, e))?;
+                let q: Quantities = decode_row(value).map_err(|e| self.corrupt(cf::STOCK, key, e))?;
+                out.push((sku, q));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every hold accepted for `location` that is still open (held or ready).
+    pub fn open_holds_at(&self, location: &LocationId) -> Result<Vec<Hold>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_raw(cf::HOLDS, |key, value| {
+            let hold: Hold = decode_row(value).map_err(|e| self.corrupt(cf::HOLDS, key, e))?;
+            if hold.location.as_ref() == Some(location) && hold.is_holding_units() {
+                out.push(hold);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// A row value decoded for people: the column family says which type it is.
+pub fn describe_value(cf_name: &str, bytes: &[u8]) -> String {
+    fn show<T: serde::de::DeserializeOwned + std::fmt::Debug>(bytes: &[u8]) -> String {
+        match decode_row::<T>(bytes) {
+            Ok(value) => format!("{value:?}"),
+            Err(e) => format!("<undecodable: {e}>"),
+        }
+    }
+    match cf_name {
+        cf::POSITIONS => bytes
+            .try_into()
+            .map(|b: [u8; 8]| format!("next offset {}", u64::from_be_bytes(b)))
+            .unwrap_or_else(|_| "<bad position>".to_owned()),
+        cf::STOCK => show::<Quantities>(bytes),
+        cf::ALLOCATIONS => show::<Allocation>(bytes),
+        cf::HOLDS => show::<Hold>(bytes),
+        cf::PARTITION_STATE => show::<PartitionState>(bytes),
+        cf::WAITLISTS => show::<Vec<stockline_domain::WaitlistEntry>>(bytes),
+        cf::INCOMING => show::<IncomingLine>(bytes),
+        cf::TRANSFERS => show::<stockline_domain::TransferLine>(bytes),
+        cf::HISTORY => show::<HistoryEntry>(bytes),
+        cf::CHANNEL_STATS => show::<i64>(bytes),
+        cf::DEAD_LETTERS => show::<DeadLetter>(bytes),
+        cf::VERDICTS => show::<VerdictRow>(bytes),
+        cf::OUTBOX => show::<crate::rows::OutboxEntry>(bytes),
+        cf::SEEN => show::<crate::rows::SeenChunk>(bytes),
+        cf::ARCHIVE => show::<crate::rows::ArchiveChunk>(bytes)
+            .chars()
+            .take(200)
+            .collect(),
+        _ if bytes.is_empty() => "(index entry)".to_owned(),
+        _ => format!("{} bytes", bytes.len()),
+    }
+}

@@ -50,7 +50,7 @@ pub mod cf {
     pub const TRANSFERS: &str = "transfers";
     /// sku \0 offset \0 index -> HistoryEntry: the audit trail.
     pub const HISTORY: &str = "history";
-    /// day \0 channel \0 location \0 metric \0 currency -> i64.
+    /// day \0 channel \0 location \0 metric \0 detail (currency, rejection code) -> i64.
     pub const CHANNEL_STATS: &str = "channel_stats";
     /// partition, chunk start offset -> SeenChunk: the dedupe window.
     pub const SEEN: &str = "seen";
@@ -229,7 +229,8 @@ impl Store {
             .unwrap_or_else(|| unreachable!("column family {name} is opened with the store"))
     }
 
-    pub(crate) fn corrupt(
+    /// A `Corrupt` error about a row.
+    pub fn corrupt(
         &self,
         cf_name: &'static str,
         key: &[u8],
