@@ -69,6 +69,10 @@ enum Command {
         /// Bearer token for `--url` (an admin token: the setup defines locations).
         #[arg(long, env = "STOCKLINE_TOKEN")]
         token: Option<String>,
+        /// Simulated time of the first event (its `occurred_at`), RFC 3339, or
+        /// `now`. Fixed by default so that a seed always yields the same events.
+        #[arg(long, default_value = "2026-01-05T09:00:00Z")]
+        start: String,
     },
     /// Bearer tokens for the HTTP API.
     Token {
@@ -279,7 +283,8 @@ fn main() -> Result<()> {
                         duration,
                         url,
                         token,
-                    } => simulate(settings, seed, rate, events, duration, url, token).await,
+                        start,
+                    } => simulate(settings, seed, rate, events, duration, url, token, &start).await,
                     Command::Publish { input } => tools::publish(&settings, &input).await,
                     Command::Rebuild { to, from_archive } => {
                         tools::rebuild(&settings, &to, from_archive.as_deref()).await
@@ -513,11 +518,19 @@ async fn simulate(
     duration: Option<String>,
     url: Option<String>,
     token: Option<String>,
+    start: &str,
 ) -> Result<()> {
     let duration = duration
         .as_deref()
         .map(simulate::parse_duration)
         .transpose()?;
+    let start = if start == "now" {
+        chrono::Utc::now()
+    } else {
+        chrono::DateTime::parse_from_rfc3339(start)
+            .with_context(|| format!("--start {start:?} is not RFC 3339 or `now`"))?
+            .with_timezone(&chrono::Utc)
+    };
     if events.is_none() && duration.is_none() {
         eprintln!("no --events or --duration: running until Ctrl-C");
     }
@@ -563,7 +576,7 @@ async fn simulate(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let run = tokio::spawn(simulate::run_simulation(
-        stockline_simulator::SimConfig::new(seed, chrono::Utc::now()),
+        stockline_simulator::SimConfig::new(seed, start),
         sink,
         simulate::Pace {
             rate_per_s: rate,
