@@ -163,3 +163,6 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 pub fn group() -> String {
     unique_name("group")
 }
+
+/// The in-process HTTP service harness (tests/http.rs).
+pub mod http;

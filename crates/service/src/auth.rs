@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use stockline_domain::{ChannelId, Event, Hold, LocationId, PayloadKind};
+use stockline_domain::{ChannelId, Event, Hold, LocationId, Payload, PayloadKind};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -137,6 +137,21 @@ pub enum HoldAction {
     Collected,
     NoShow,
     Shipped,
+}
+
+impl HoldAction {
+    /// The action a hold event takes (not for hold requests).
+    pub fn of_payload(payload: &Payload) -> Option<HoldAction> {
+        match payload {
+            Payload::HoldConfirmed { .. } => Some(HoldAction::Confirm),
+            Payload::HoldReleased { .. } => Some(HoldAction::Release),
+            Payload::HoldReadyForPickup { .. } => Some(HoldAction::Ready),
+            Payload::HoldCollected { .. } => Some(HoldAction::Collected),
+            Payload::HoldNoShow { .. } => Some(HoldAction::NoShow),
+            Payload::HoldShipped { .. } => Some(HoldAction::Shipped),
+            _ => None,
+        }
+    }
 }
 
 impl Caller {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use stockline_domain::{
     Allocation, ChannelId, Config, GroupId, LocationId, LocationKind, Quantities, Sku, channel_view,
@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, WaitFor};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, WaitFor};
 use crate::state::AppState;
 use crate::views::{
     BatchAvailability, BatchAvailabilityItem, BatchAvailabilityRequest, ChannelAvailability,
@@ -121,7 +121,7 @@ pub async fn sku_availability(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(sku): Path<String>,
+    ApiPath(sku): ApiPath<String>,
 ) -> Result<Json<SkuAvailability>, ApiError> {
     caller.may_read_availability()?;
     wait.wait(&state).await?;
@@ -162,7 +162,7 @@ pub async fn location_availability(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path((sku, location)): Path<(String, String)>,
+    ApiPath((sku, location)): ApiPath<(String, String)>,
 ) -> Result<Json<SkuAvailability>, ApiError> {
     caller.may_read_availability()?;
     wait.wait(&state).await?;
@@ -205,7 +205,7 @@ pub async fn channel_availability(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path((channel, sku)): Path<(String, String)>,
+    ApiPath((channel, sku)): ApiPath<(String, String)>,
 ) -> Result<Json<ChannelAvailability>, ApiError> {
     caller.may_read_availability()?;
     wait.wait(&state).await?;
@@ -349,7 +349,7 @@ pub async fn pickup_options(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(sku): Path<String>,
+    ApiPath(sku): ApiPath<String>,
     ApiQuery(query): ApiQuery<PickupQuery>,
 ) -> Result<Json<PickupOptions>, ApiError> {
     caller.may_read_availability()?;

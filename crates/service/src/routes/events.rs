@@ -1,19 +1,17 @@
 //! Ingest: a batch of events, validated item by item.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stockline_domain::Event;
 use stockline_engine::Token;
 use stockline_store::rows::VerdictRow;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, HoldAction, Role};
 use crate::error::{ApiError, Problem};
-use crate::extract::{parse_json, render_positions};
+use crate::extract::{ApiPath, parse_json, render_positions};
 use crate::state::AppState;
 use crate::views::{IngestItem, IngestResponse};
 
@@ -41,16 +39,22 @@ fn token_text(token: &Token) -> String {
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    let json = headers
+    let json = request
+        .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim() == "application/json");
     if !json {
         return Err(ApiError::UnsupportedMediaType);
     }
+    // Read under `body_bytes_max` (axum's `Bytes` extractor has its own 2 MB limit
+    // and answers past it in plain text).
+    let limit = state.settings().body_bytes_max;
+    let body = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge { limit_bytes: limit })?;
     let items: Vec<serde_json::Value> = parse_json(&body)?;
     let max = state.settings().batch_events_max;
     if items.len() > max {
@@ -77,6 +81,7 @@ pub async fn ingest(
             .and_then(|event| {
                 event.validate().map_err(ApiError::InvalidEvent)?;
                 caller.may_publish(&event)?;
+                may_act_through_ingest(&state, &caller, &event)?;
                 Ok(event)
             });
         match parsed {
@@ -151,6 +156,48 @@ pub async fn ingest(
     }))
 }
 
+/// A hold action written through ingest is checked as the hold endpoints check it:
+/// the hold must be visible to the caller (404 otherwise, as there), and the
+/// caller's role must allow the action on it (a channel acts on its own holds
+/// only, and not at the pickup desk; a store at its own locations). The hold is
+/// looked up as projected now, so a non-admin caller cannot act in the same batch
+/// on a hold it requests in that batch.
+fn may_act_through_ingest(
+    state: &AppState,
+    caller: &Caller,
+    event: &Event,
+) -> Result<(), ApiError> {
+    let Some(action) = HoldAction::of_payload(&event.payload) else {
+        return Ok(());
+    };
+    if caller.role == Role::Admin {
+        return Ok(());
+    }
+    let (Some(hold_id), Some(sku)) = (event.payload.hold_id(), event.sku.as_ref()) else {
+        // validate() requires both; nothing to look up otherwise.
+        return Ok(());
+    };
+    let hold = state
+        .store()
+        .hold(hold_id, sku)?
+        .filter(|hold| caller.may_see_hold(hold))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown-hold",
+                Some("payload.hold_id"),
+                format!("no hold {hold_id} of SKU {sku} visible to this caller"),
+            )
+        })?;
+    caller.may_act_on_hold(&hold, action)
+}
+
+/// The path of an outcome: a consistency token.
+#[derive(Debug, Deserialize)]
+pub struct OutcomePath {
+    pub partition: u32,
+    pub offset: u64,
+}
+
 /// What became of the record at a consistency token.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Outcome {
@@ -178,7 +225,7 @@ pub struct Outcome {
 pub async fn outcome(
     State(state): State<AppState>,
     _caller: Caller,
-    Path((partition, offset)): Path<(u32, u64)>,
+    ApiPath(OutcomePath { partition, offset }): ApiPath<OutcomePath>,
 ) -> Result<Json<Outcome>, ApiError> {
     let positions = state.positions();
     let applied = positions.get(&partition).is_some_and(|next| *next > offset);

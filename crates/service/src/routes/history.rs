@@ -1,14 +1,14 @@
 //! The audit trail of a SKU.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiQuery, WaitFor};
+use crate::extract::{ApiPath, ApiQuery, WaitFor};
 use crate::routes::availability::{ConsistencyParams, parse_location, parse_sku};
 use crate::routes::holds::PageParams;
 use crate::state::AppState;
@@ -50,7 +50,7 @@ pub async fn sku_history(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(sku): Path<String>,
+    ApiPath(sku): ApiPath<String>,
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let sku = parse_sku(&sku)?;

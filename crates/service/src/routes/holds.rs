@@ -2,7 +2,7 @@
 //! store's pickup queue.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use stockline_domain::{
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, HoldAction, Role};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, WaitFor};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, WaitFor};
 use crate::routes::availability::{ConsistencyParams, parse_location, parse_sku};
 use crate::state::AppState;
 use crate::views::{HoldList, HoldResponse, HoldView};
@@ -372,7 +372,7 @@ macro_rules! hold_action {
         pub async fn $fn_name(
             State(state): State<AppState>,
             caller: Caller,
-            Path(hold_id): Path<String>,
+            ApiPath(hold_id): ApiPath<String>,
             ApiQuery(selector): ApiQuery<HoldSelector>,
         ) -> Result<Json<HoldResponse>, ApiError> {
             act(state, caller, hold_id, selector, $action).await
@@ -430,7 +430,7 @@ pub async fn get_hold(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(hold_id): Path<String>,
+    ApiPath(hold_id): ApiPath<String>,
     ApiQuery(selector): ApiQuery<HoldSelector>,
 ) -> Result<Json<HoldResponse>, ApiError> {
     wait.wait(&state).await?;
@@ -488,7 +488,7 @@ pub async fn order_holds(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<HoldList>, ApiError> {
     wait.wait(&state).await?;
@@ -521,7 +521,7 @@ pub async fn customer_holds(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(customer_ref): Path<String>,
+    ApiPath(customer_ref): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<HoldList>, ApiError> {
     wait.wait(&state).await?;
@@ -578,7 +578,7 @@ pub async fn pickups(
     State(state): State<AppState>,
     caller: Caller,
     wait: WaitFor,
-    Path(location): Path<String>,
+    ApiPath(location): ApiPath<String>,
     ApiQuery(params): ApiQuery<PickupQueueParams>,
 ) -> Result<Json<HoldList>, ApiError> {
     let location = parse_location("location", &location)?;
