@@ -323,6 +323,22 @@ fn a_marketplace_keeps_its_buffer_while_the_web_shop_sees_everything() {
 }
 
 #[test]
+fn a_channels_buffer_never_hides_its_own_allocated_units() {
+    let mut w = world();
+    w.given(received(SOFA, WH_LYON, 3));
+    // Two of the three are the marketplace's alone; its buffer is 2.
+    w.given(allocation(SOFA, WH_LYON, "marketplace", 2));
+
+    // Its own two, plus what is shared (one) beyond its buffer (none).
+    assert_eq!(w.view("marketplace", SOFA, WH_LYON), 2);
+    assert_eq!(w.view("web", SOFA, WH_LYON), 1);
+    w.when(hold("mp-1", SOFA, 2).at(WH_LYON).by("marketplace"))
+        .assert_applied();
+    assert_eq!(w.view("marketplace", SOFA, WH_LYON), 0);
+    assert_eq!(w.view("web", SOFA, WH_LYON), 1);
+}
+
+#[test]
 fn changing_a_channels_buffer_changes_what_it_may_promise() {
     let mut w = world();
     w.given(received(SOFA, WH_LYON, 5));
