@@ -166,3 +166,6 @@ pub fn group() -> String {
 
 /// The in-process HTTP service harness (tests/http.rs).
 pub mod http;
+
+/// The running stack of the channel adapter tests (tests/adapters.rs).
+pub mod adapters;

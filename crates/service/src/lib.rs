@@ -35,7 +35,7 @@ pub use settings::HttpSettings;
 pub use state::{AppState, ServiceParts};
 
 use crate::extract::render_positions;
-use crate::routes::{availability, events, history, holds, ops};
+use crate::routes::{availability, events, history, holds, ops, webhooks};
 
 /// The Prometheus recorder of this process (installed once; later calls reuse it).
 pub fn prometheus() -> Option<PrometheusHandle> {
@@ -81,6 +81,8 @@ pub fn api() -> (Router<AppState>, OpenApi) {
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
         .routes(routes!(ops::metrics))
+        .routes(routes!(webhooks::shopify))
+        .routes(routes!(webhooks::woocommerce))
         .split_for_parts();
     api.info = InfoBuilder::new()
         .title("Stockline")

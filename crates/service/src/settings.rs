@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use stockline_adapters::shopify::ShopifySettings;
+use stockline_adapters::woocommerce::WooSettings;
+
 use crate::auth::TokenEntry;
 
 /// Largest request body accepted, in bytes (default): a batch of 1,000 events of
@@ -33,6 +36,26 @@ pub struct HttpSettings {
     /// acknowledged by the broker). `None` (the default) means yes with the embedded
     /// broker, whose log is the store's archive, and no with a real cluster.
     pub ack_after_applied: Option<bool>,
+    /// `[http.shopify]`: Shopify webhooks at `POST /v1/webhooks/shopify` (client
+    /// secret and mapping). Unset: the endpoint answers 401 (nothing to check
+    /// signatures with).
+    pub shopify: Option<ShopifySettings>,
+    /// `[http.woocommerce]`: WooCommerce webhooks at `POST /v1/webhooks/woocommerce`.
+    /// Unset: the endpoint answers 401.
+    pub woocommerce: Option<WooSettings>,
+}
+
+impl HttpSettings {
+    /// What the types cannot check: the adapters' secrets and mappings.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(shopify) = &self.shopify {
+            shopify.validate()?;
+        }
+        if let Some(woocommerce) = &self.woocommerce {
+            woocommerce.validate()?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for HttpSettings {
@@ -47,6 +70,8 @@ impl Default for HttpSettings {
             decision_timeout_ms: 5_000,
             wait_ms_max: 30_000,
             ack_after_applied: None,
+            shopify: None,
+            woocommerce: None,
         }
     }
 }

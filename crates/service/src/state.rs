@@ -49,6 +49,7 @@ pub struct ServiceParts {
 
 impl AppState {
     pub fn new(parts: ServiceParts) -> Result<AppState, String> {
+        parts.settings.validate()?;
         let tokens = TokenTable::new(&parts.settings.tokens)?;
         if tokens.is_empty() {
             return Err(

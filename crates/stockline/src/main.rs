@@ -3,6 +3,7 @@
 
 mod analyst;
 mod config;
+mod imports;
 mod pipeline;
 mod simulate;
 mod tools;
@@ -186,6 +187,10 @@ enum Command {
     },
     /// Check a JSON-lines file of events (or stdin with `-`) without publishing it.
     CheckEvents { input: PathBuf },
+    /// Import a store till export (CSV): till sales and returns, published to the
+    /// configured brokers or a running service (`--url`). Bad rows are reported
+    /// with their line number; importing a file again changes nothing.
+    ImportTills(imports::ImportTills),
 }
 
 fn init_tracing() {
@@ -286,6 +291,7 @@ fn main() -> Result<()> {
                         start,
                     } => simulate(settings, seed, rate, events, duration, url, token, &start).await,
                     Command::Publish { input } => tools::publish(&settings, &input).await,
+                    Command::ImportTills(args) => imports::import_tills(&settings, args).await,
                     Command::Rebuild { to, from_archive } => {
                         tools::rebuild(&settings, &to, from_archive.as_deref()).await
                     }
