@@ -55,7 +55,7 @@ fn stockline(
 }
 
 /// Every row of the column families a replay must reproduce, as bytes.
-fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>> {
+fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<stockline_store::store::RawRow>> {
     let mut out = BTreeMap::new();
     for name in cf::model() {
         let mut rows = Vec::new();
@@ -295,6 +295,7 @@ impl HandLog {
         &mut self.events.last_mut().expect("just pushed").0
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn hold(
         &mut self,
         at_s: i64,
