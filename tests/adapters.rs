@@ -392,13 +392,26 @@ async fn woocommerce_webhooks_follow_order_statuses() {
 
 /// Runs `stockline import-tills FILE --url BASE --token ADMIN`.
 async fn import(stack: &AdapterStack, file: std::path::PathBuf) -> (bool, String, String) {
-    let base = stack.base.clone();
-    let token = stack.admin.clone();
+    let args = vec![
+        "--url".to_owned(),
+        stack.base.clone(),
+        "--token".to_owned(),
+        stack.admin.clone(),
+    ];
+    run_import(file, args, Vec::new()).await
+}
+
+async fn run_import(
+    file: std::path::PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+) -> (bool, String, String) {
     tokio::task::spawn_blocking(move || {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_stockline"))
             .arg("import-tills")
             .arg(&file)
-            .args(["--url", &base, "--token", &token])
+            .args(&args)
+            .envs(env)
             .env_remove("STOCKLINE_CONFIG")
             .output()
             .expect("stockline runs");
@@ -458,6 +471,66 @@ async fn till_imports_apply_good_rows_report_bad_ones_and_repeat_safely() {
     // Again: the same report, and the good rows are not applied twice.
     let (ok, _, _) = import(&stack, fixture("tills/bad.csv")).await;
     assert!(!ok);
+    assert_eq!(stack.on_hand("MUG-BLUE", "store-lyon").await, 7);
+    assert_eq!(stack.on_hand("LAMP-BRASS", "store-lyon").await, 9);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn till_imports_through_the_configured_brokers() {
+    let stack = AdapterStack::start(HttpSettings::default()).await;
+    // The embedded broker of this test listens on 127.0.0.1: the command reaches it
+    // as it would reach a Kafka cluster, through STOCKLINE_KAFKA__* settings.
+    let settings = &stack.broker.settings;
+    let env = vec![
+        (
+            "STOCKLINE_KAFKA__BROKERS".to_owned(),
+            stack.broker.bootstrap_servers(),
+        ),
+        (
+            "STOCKLINE_KAFKA__TOPICS__EVENTS".to_owned(),
+            settings.topics.events.clone(),
+        ),
+        (
+            "STOCKLINE_KAFKA__PARTITIONS".to_owned(),
+            settings.partitions.to_string(),
+        ),
+    ];
+    for _ in 0..2 {
+        let (ok, stdout, stderr) =
+            run_import(fixture("tills/good.csv"), Vec::new(), env.clone()).await;
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(stdout.contains("3 rows imported"), "{stdout}");
+        // Published to Kafka, applied by the projector in its own time.
+        let started = std::time::Instant::now();
+        while stack.on_hand("MUG-BLUE", "store-lyon").await != 7 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "not applied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    // Twice imported, applied once: wait until the projector has read the whole
+    // log (both imports), then look.
+    let ends = stack.broker.event_ends();
+    let started = std::time::Instant::now();
+    loop {
+        let body = stack.get("/v1/skus/MUG-BLUE/availability").await.body;
+        let caught_up = ends.iter().all(|(partition, end)| {
+            body["position"][partition.to_string()]
+                .as_u64()
+                .is_some_and(|next| next >= *end)
+        });
+        if caught_up {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "projector behind: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(stack.on_hand("MUG-BLUE", "store-lyon").await, 7);
     assert_eq!(stack.on_hand("LAMP-BRASS", "store-lyon").await, 9);
     stack.shutdown().await;

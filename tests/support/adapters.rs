@@ -71,7 +71,7 @@ pub struct AdapterStack {
     pub store: Store,
     projector: Option<ProjectorHandle>,
     server: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
-    _broker: TestBroker,
+    pub broker: TestBroker,
     _dir: tempfile::TempDir,
 }
 
@@ -132,7 +132,7 @@ impl AdapterStack {
             store,
             projector: Some(projector),
             server: Some((stop, server)),
-            _broker: broker,
+            broker,
             _dir: dir,
         };
         let started = Instant::now();
