@@ -8,8 +8,9 @@
 //! nothing.
 //!
 //! A delivery is answered 200 once its events are published (the platforms retry
-//! anything else), after waiting (at most `decision_timeout_ms`) for the projector
-//! to apply them, so the answer says what became of each. Event ids are derived
+//! anything else), after waiting (at most `decision_timeout_ms`, and at most
+//! [`WEBHOOK_WAIT_MAX`]) for the projector to apply them, so the answer says what
+//! became of each. Event ids are derived
 //! from the platform's ids, so a redelivery republishes the same ids, which the
 //! fold ignores: the answer then says `duplicate: true`. Parts of a payload that
 //! become no event (an unmapped product, a `no_restock` refund line...) are listed
@@ -33,6 +34,11 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, PROBLEM_BASE, Problem};
 use crate::state::AppState;
 use crate::views::PositionMap;
+
+/// Longest wait for the projector's verdicts before answering: Shopify gives up on
+/// a delivery after 5 s (and retries it), so the answer comes well before, with
+/// `published` and the tokens when the verdicts are not known yet.
+pub const WEBHOOK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the adapters may ask the ledger, answered from the store.
 struct StoreLookup<'a>(&'a Store);
@@ -252,7 +258,7 @@ async fn deliver(
     let tokens: Vec<Token> = published.iter().map(|(_, t)| *t).collect();
     let applied = tokens.is_empty()
         || state
-            .wait_for_tokens(&tokens, state.decision_timeout())
+            .wait_for_tokens(&tokens, state.decision_timeout().min(WEBHOOK_WAIT_MAX))
             .await;
     let positions = state.positions();
     let mut answers = Vec::with_capacity(published.len());
