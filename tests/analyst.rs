@@ -178,6 +178,86 @@ fn replay_to_an_instant_equals_the_live_store_at_that_instant() {
         );
         assert!(ok && stdout.contains("open holds at st-001"), "{stdout}");
     }
+
+    // The last replay also answers the HTTP routes, read-only.
+    let replay_dir = run.data.path().join("replay-3");
+    let token = stockline_service::new_token();
+    let config = run.data.path().join("read-only.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\npartitions = 4\n[kafka.topics]\nevents = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[[http.tokens]]\nname = \"analyst\"\nsha256 = {:?}\nrole = \"analyst\"\n",
+            run.topic(),
+            stockline_service::token_digest(&token)
+        ),
+    )
+    .expect("config");
+    let mut server = Command::new(BIN)
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "serve",
+            "--store",
+            &replay_dir.to_string_lossy(),
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("read-only serve starts");
+    let stderr = server.stderr.take().expect("piped");
+    let mut address = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+        if let Some(rest) = line.split("serving http://").nth(1) {
+            address = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            break;
+        }
+    }
+    assert!(!address.is_empty(), "the server printed its address");
+    let replayed = Store::open(&replay_dir, OpenMode::ReadOnly).expect("replayed store");
+    let (key, value) = replayed
+        .scan_raw(cf::STOCK, b"", None, 1)
+        .expect("scan")
+        .into_iter()
+        .next()
+        .expect("a stock row");
+    let quantities: Quantities = stockline_wire::decode_row(&value).expect("decodes");
+    let parts = stockline_store::keys::split_ids(&key);
+    let client = reqwest::blocking::Client::new();
+    let body: serde_json::Value = client
+        .get(format!(
+            "http://{address}/v1/skus/{}/locations/{}/availability",
+            parts[0], parts[1]
+        ))
+        .bearer_auth(&token)
+        .send()
+        .expect("request")
+        .json()
+        .expect("JSON");
+    assert_eq!(
+        body["locations"][0]["quantities"]["on_hand"], quantities.on_hand,
+        "{body}"
+    );
+    let refused = client
+        .post(format!("http://{address}/v1/events"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("[]")
+        .send()
+        .expect("request");
+    assert_eq!(refused.status(), 405);
+    let problem: serde_json::Value = refused.json().expect("problem");
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/read-only")),
+        "{problem}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 /// Reconciliation: nothing to report after a normal run; the exact row after

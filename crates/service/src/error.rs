@@ -78,6 +78,8 @@ pub enum ApiError {
     WaitTimeout { waited_ms: u64, context: Value },
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    #[error("this service serves a read-only store (a replay); it takes no writes")]
+    ReadOnly,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -99,6 +101,7 @@ impl ApiError {
             | ApiError::WaitTimeout { .. }
             | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::ReadOnly => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -120,6 +123,7 @@ impl ApiError {
             ApiError::WaitTimeout { .. } => "wait-timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::ReadOnly => "read-only",
         }
     }
 

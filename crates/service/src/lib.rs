@@ -119,6 +119,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            read_only_guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -138,6 +142,18 @@ async fn method_not_allowed() -> Response {
         HeaderValue::from_static("application/problem+json"),
     );
     response
+}
+
+/// Refuses every write to a read-only store before any handler runs.
+async fn read_only_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if state.is_read_only() && !reads {
+        return ApiError::ReadOnly.into_response();
+    }
+    next.run(request).await
 }
 
 /// Records the latency of every request by route, and stamps the applied position

@@ -20,8 +20,13 @@ pub struct AppState(pub(crate) Arc<Inner>);
 
 pub(crate) struct Inner {
     pub store: Store,
-    pub publisher: EventPublisher,
+    /// `None` when serving a read-only store (a replay): every write is refused by
+    /// the router before a handler runs.
+    pub publisher: Option<EventPublisher>,
+    pub partitions: u32,
     pub status: watch::Receiver<ProjectorStatus>,
+    /// Keeps a read-only store's fixed status channel open.
+    _status_sender: Option<watch::Sender<ProjectorStatus>>,
     pub settings: HttpSettings,
     pub tokens: TokenTable,
     pub ack_after_applied: bool,
@@ -64,8 +69,10 @@ impl AppState {
             .unwrap_or(parts.embedded_broker);
         Ok(AppState(Arc::new(Inner {
             store: parts.store,
-            publisher: parts.publisher,
+            partitions: parts.publisher.partitions(),
+            publisher: Some(parts.publisher),
             status: parts.status,
+            _status_sender: None,
             settings: parts.settings,
             tokens,
             ack_after_applied,
@@ -78,8 +85,53 @@ impl AppState {
         &self.0.store
     }
 
+    /// Serves a store read-only (a replay, a copy): reads answer from it as it is,
+    /// at its stored positions; writes are refused with 405 `read-only`.
+    pub fn read_only(
+        store: Store,
+        topic: &str,
+        partitions: u32,
+        settings: HttpSettings,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<AppState, String> {
+        settings.validate()?;
+        let tokens = TokenTable::new(&settings.tokens)?;
+        if tokens.is_empty() {
+            return Err(
+                "no [http] tokens are configured: every request would be refused".to_owned(),
+            );
+        }
+        let positions = store.positions(topic).map_err(|e| e.to_string())?;
+        let (sender, status) = watch::channel(ProjectorStatus {
+            assignment_high_watermarks: positions.clone(),
+            positions,
+            ..ProjectorStatus::default()
+        });
+        Ok(AppState(Arc::new(Inner {
+            store,
+            publisher: None,
+            partitions,
+            status,
+            _status_sender: Some(sender),
+            settings,
+            tokens,
+            ack_after_applied: false,
+            metrics,
+            config_cache: Mutex::new(BTreeMap::new()),
+        })))
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.0.publisher.is_none()
+    }
+
     pub fn publisher(&self) -> &EventPublisher {
-        &self.0.publisher
+        match &self.0.publisher {
+            Some(publisher) => publisher,
+            // The router answers every write to a read-only store with 405 before
+            // any handler (the only callers of this) runs.
+            None => unreachable!("a read-only store has no publisher"),
+        }
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -95,7 +147,7 @@ impl AppState {
     }
 
     pub fn partition_of(&self, sku: &Sku) -> u32 {
-        self.0.publisher.partition_of_sku(sku.as_str())
+        stockline_kafka::partition_for_key(sku.as_str().as_bytes(), self.0.partitions)
     }
 
     /// The configuration a SKU's partition has folded (locations, channels).

@@ -37,8 +37,13 @@ enum Command {
     /// Run the pipeline: broker connection (embedded when no brokers are
     /// configured), projector, tick and outbox publishers, until Ctrl-C.
     Run,
-    /// Run the pipeline and the HTTP API ([http] settings) until Ctrl-C.
-    Serve,
+    /// Run the pipeline and the HTTP API ([http] settings) until Ctrl-C. With
+    /// `--store DIR`, serve that store read-only instead (a replay), without
+    /// broker or projector.
+    Serve {
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
     /// The main job: the pipeline, the HTTP API and a simulated retailer's traffic,
     /// on the embedded broker unless brokers are configured. Prints where to look.
     Up {
@@ -279,7 +284,8 @@ fn main() -> Result<()> {
             runtime.block_on(async move {
                 match command {
                     Command::Run => run(settings).await,
-                    Command::Serve => serve(settings).await,
+                    Command::Serve { store: None } => serve(settings).await,
+                    Command::Serve { store: Some(dir) } => serve_read_only(settings, &dir).await,
                     Command::Up { seed, rate } => up(settings, seed, rate).await,
                     Command::Simulate {
                         seed,
@@ -342,6 +348,32 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = stop_http.send(());
     server.await.context("joining the HTTP server")??;
     pipeline.shutdown(Duration::from_secs(10)).await
+}
+
+async fn serve_read_only(settings: Settings, dir: &std::path::Path) -> Result<()> {
+    let store = stockline_store::Store::open(dir, stockline_store::OpenMode::ReadOnly)
+        .with_context(|| format!("opening {}", dir.display()))?;
+    let state = stockline_service::AppState::read_only(
+        store,
+        &settings.kafka.topics.events,
+        settings.kafka.partitions,
+        settings.http.clone(),
+        stockline_service::prometheus(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(&settings.http.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.http.listen))?;
+    eprintln!(
+        "stockline serving http://{} read-only from {}",
+        listener.local_addr()?,
+        dir.display()
+    );
+    stockline_service::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
 }
 
 async fn start_service(
