@@ -323,7 +323,8 @@ impl Store {
                 let [channel, location, metric, detail] = parts.as_slice() else {
                     return Err(self.corrupt(cf::CHANNEL_STATS, key, "expected 4 key parts"));
                 };
-                let value: i64 = decode_row(value).map_err(|e| self.corrupt(cf::CHANNEL_STATS, key, e))?;
+                let value: i64 =
+                    decode_row(value).map_err(|e| self.corrupt(cf::CHANNEL_STATS, key, e))?;
                 rows.push(CounterRow {
                     day,
                     channel: (*channel).to_owned(),
@@ -347,7 +348,8 @@ impl Store {
             let parts = split_ids(key);
             if parts.len() == 2 && parts[1] == location.as_str() {
                 let sku = Sku::new(parts[0]).map_err(|e| self.corrupt(cf::STOCK, key, e))?;
-                let q: Quantities = decode_row(value).map_err(|e| self.corrupt(cf::STOCK, key, e))?;
+                let q: Quantities =
+                    decode_row(value).map_err(|e| self.corrupt(cf::STOCK, key, e))?;
                 out.push((sku, q));
             }
             Ok(())
