@@ -19,7 +19,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use stockline_engine::{EventPublisher, Positions, ProjectorSettings, spawn_projector};
 use stockline_kafka::{
-    Brokers, EmbeddedBroker, KafkaSettings, RecordProducer, TopicSpec, ensure_topics, unique_name,
+    Brokers, EmbeddedBroker, RecordProducer, TopicSpec, ensure_topics, unique_name,
 };
 use stockline_store::{OpenMode, Store};
 
@@ -92,6 +92,10 @@ pub struct ProjectorChildArgs {
     batch_max_records: usize,
     #[arg(long)]
     batch_max_wait_ms: u64,
+    /// librdkafka property for every client (repeatable), e.g.
+    /// `--kafka-property fetch.wait.max.ms=100`.
+    #[arg(long = "kafka-property", value_parser = crate::parse_property)]
+    kafka_properties: Vec<(String, String)>,
 }
 
 /// Parent side (tansu): the projector in its own process until it reaches `ends`.
@@ -102,8 +106,12 @@ pub fn projector_rss(
     ends: &Positions,
     projector: &ProjectorSettings,
     stockline_bin: Option<&Path>,
+    properties: &[(String, String)],
 ) -> Result<ChildFigures> {
     if let Some(bin) = stockline_bin {
+        if !properties.is_empty() {
+            anyhow::bail!("--kafka-property is not passed to `stockline run`");
+        }
         return stockline_run_rss(bin, bootstrap, topic, partitions, ends, projector);
     }
     let child = Command::new(std::env::current_exe()?)
@@ -122,6 +130,7 @@ pub fn projector_rss(
             "--batch-max-wait-ms",
             &projector.batch_max_wait_ms.to_string(),
         ])
+        .args(crate::property_args(properties))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -135,13 +144,12 @@ pub fn projector_child(args: &ProjectorChildArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut settings = KafkaSettings {
-        brokers: Some(args.bootstrap.clone()),
-        partitions: args.partitions,
-        verify_high_watermarks_by_reading: true,
-        ..KafkaSettings::default()
-    };
-    settings.topics.events = args.topic.clone();
+    let settings = crate::pipeline::kafka_settings(
+        Some(&args.bootstrap),
+        args.partitions,
+        &args.topic,
+        &args.kafka_properties,
+    );
     let brokers = Brokers::External(args.bootstrap.clone());
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path(), OpenMode::ReadWrite)?;
@@ -285,6 +293,10 @@ pub struct EmbeddedChildArgs {
     batch_max_records: usize,
     #[arg(long)]
     batch_max_wait_ms: u64,
+    /// librdkafka property for every client (repeatable), e.g.
+    /// `--kafka-property fetch.wait.max.ms=100`.
+    #[arg(long = "kafka-property", value_parser = crate::parse_property)]
+    kafka_properties: Vec<(String, String)>,
 }
 
 /// Parent side (embedded).
@@ -311,6 +323,7 @@ pub fn embedded_rss(
             "--batch-max-wait-ms",
             &projector.batch_max_wait_ms.to_string(),
         ])
+        .args(crate::property_args(&args.kafka_properties))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -326,11 +339,8 @@ pub fn embedded_child(args: &EmbeddedChildArgs) -> Result<()> {
         .build()?;
     let _guard = rt.enter();
     let topic = unique_name("bench-events");
-    let mut settings = KafkaSettings {
-        partitions: args.partitions,
-        ..KafkaSettings::default()
-    };
-    settings.topics.events = topic.clone();
+    let settings =
+        crate::pipeline::kafka_settings(None, args.partitions, &topic, &args.kafka_properties);
     let brokers = Brokers::Embedded(EmbeddedBroker::start()?);
     rt.block_on(ensure_topics(
         &brokers,

@@ -85,6 +85,10 @@ pub struct HttpArgs {
     /// Skip the hold run.
     #[arg(long)]
     pub no_holds: bool,
+    /// librdkafka property for every client (repeatable), e.g.
+    /// `--kafka-property fetch.wait.max.ms=100`.
+    #[arg(long = "kafka-property", value_parser = crate::parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
 }
 
 /// The running stack: embedded broker, projector, ticks, outbox, HTTP.
@@ -105,7 +109,10 @@ struct Stack {
 async fn start_stack(args: &HttpArgs) -> Result<Stack> {
     let metrics = stockline_service::prometheus();
     let brokers = Brokers::Embedded(EmbeddedBroker::start()?);
-    let settings = KafkaSettings::default();
+    let settings = KafkaSettings {
+        properties: args.kafka_properties.iter().cloned().collect(),
+        ..KafkaSettings::default()
+    };
     ensure_topics(&brokers, &settings, &TopicSpec::stockline_topics(&settings)).await?;
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path(), OpenMode::ReadWrite)?;
@@ -323,6 +330,9 @@ struct LoadFigures {
     seconds: f64,
     /// Open loop: the rate asked for.
     target_rate: Option<u64>,
+    /// CPU seconds by thread of the whole process (server, projector, broker,
+    /// load generator) during the run.
+    cpu: Vec<(String, f64)>,
 }
 
 impl LoadFigures {
@@ -335,6 +345,7 @@ impl LoadFigures {
             latency_us: histogram(),
             seconds: 0.0,
             target_rate: None,
+            cpu: Vec::new(),
         }
     }
 
@@ -379,6 +390,21 @@ impl LoadFigures {
             self.ms(0.999),
             self.latency_us.max() as f64 / 1000.0,
             self.status_summary()
+        )
+    }
+
+    fn cpu_summary(&self) -> String {
+        let total: f64 = self.cpu.iter().map(|(_, t)| t).sum();
+        format!(
+            "  CPU {:.1} s in {:.1} s: {}",
+            total,
+            self.seconds,
+            self.cpu
+                .iter()
+                .take(8)
+                .map(|(name, t)| format!("{name} {t:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 
@@ -431,11 +457,16 @@ async fn closed_loop(
             anyhow::Ok(figures)
         }));
     }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = crate::procfs::thread_cpu();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu = crate::procfs::cpu_delta(&cpu_before, &crate::procfs::thread_cpu());
     let mut total = LoadFigures::new(target.name);
     for worker in workers {
         total.merge(&worker.await??);
     }
     total.seconds = duration.as_secs_f64();
+    total.cpu = cpu;
     Ok(total)
 }
 
@@ -476,20 +507,29 @@ async fn open_loop(
         }));
     }
     let total_requests = rate * (warmup + duration).as_secs();
+    let mut cpu_before = None;
     for i in 0..total_requests {
         // i/rate seconds after the start, in integer nanoseconds.
         let offset_ns = u128::from(i) * 1_000_000_000 / u128::from(rate.max(1));
         let scheduled = start + Duration::from_nanos(u64::try_from(offset_ns).unwrap_or(u64::MAX));
         tokio::time::sleep_until(scheduled.into()).await;
+        if cpu_before.is_none() && scheduled >= measure_from {
+            cpu_before = Some(crate::procfs::thread_cpu());
+        }
         if jobs.send((i, scheduled)).is_err() {
             break;
         }
     }
     drop(jobs);
+    let cpu = crate::procfs::cpu_delta(
+        &cpu_before.unwrap_or_default(),
+        &crate::procfs::thread_cpu(),
+    );
     let mut total = LoadFigures::new(target.name);
     for worker in workers {
         total.merge(&worker.await??);
     }
+    total.cpu = cpu;
     // Requests were scheduled over `duration`; completions may trail it.
     total.seconds = duration.as_secs_f64();
     total.target_rate = Some(rate);
@@ -584,6 +624,7 @@ pub fn run(args: &HttpArgs) -> Result<()> {
                             )
                             .await?;
                             println!("{}", figures.row());
+                            println!("{}", figures.cpu_summary());
                             results.push(figures);
                         }
                     }
@@ -599,6 +640,7 @@ pub fn run(args: &HttpArgs) -> Result<()> {
                             )
                             .await?;
                             println!("{}", figures.row());
+                            println!("{}", figures.cpu_summary());
                             results.push(figures);
                         }
                     }
@@ -614,6 +656,7 @@ pub fn run(args: &HttpArgs) -> Result<()> {
                     )
                     .await?;
                     println!("{}", figures.row());
+                    println!("{}", figures.cpu_summary());
                     results.push(figures);
                 }
                 anyhow::Ok(results)

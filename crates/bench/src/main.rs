@@ -58,6 +58,22 @@ fn main() -> Result<()> {
     }
 }
 
+/// A `--kafka-property KEY=VALUE` (librdkafka property for every client).
+pub fn parse_property(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+/// Renders properties back as `--kafka-property` arguments (for child processes).
+pub fn property_args(properties: &[(String, String)]) -> Vec<String> {
+    properties
+        .iter()
+        .flat_map(|(k, v)| ["--kafka-property".to_owned(), format!("{k}={v}")])
+        .collect()
+}
+
 /// The benchmark's own runtime: two workers (the machine's cores).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

@@ -22,7 +22,7 @@ use stockline_store::{OpenMode, Projection, RawRecord, Store};
 use stockline_wire::codec::decode_event;
 
 use crate::child::{self, ChildFigures};
-use crate::procfs::mib;
+use crate::procfs::{self, mib};
 use crate::workload::RecordSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +69,10 @@ pub struct PipelineArgs {
     /// read, so the embedded run is capped.
     #[arg(long, default_value_t = 0.6)]
     pub embedded_window_fill: f64,
+    /// librdkafka property for every client (repeatable), e.g.
+    /// `--kafka-property fetch.wait.max.ms=100`.
+    #[arg(long = "kafka-property", value_parser = crate::parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
 }
 
 impl PipelineArgs {
@@ -115,11 +119,13 @@ impl Rate {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct E2e {
     rate: Rate,
     batches: u64,
     store_mib: f64,
+    /// CPU seconds by thread of this process while the projector caught up.
+    cpu: Vec<(String, f64)>,
 }
 
 pub fn run(args: &PipelineArgs) -> Result<()> {
@@ -181,7 +187,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                 });
                 let broker = EmbeddedBroker::start()?;
                 let brokers = Brokers::Embedded(broker);
-                let settings = kafka_settings(None, args.partitions, &topic);
+                let settings =
+                    kafka_settings(None, args.partitions, &topic, &args.kafka_properties);
                 let mut f = measure(
                     &rt,
                     "embedded",
@@ -214,7 +221,12 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                 };
                 let bootstrap = tansu.bootstrap_servers().to_owned();
                 let brokers = Brokers::External(bootstrap.clone());
-                let settings = kafka_settings(Some(&bootstrap), args.partitions, &topic);
+                let settings = kafka_settings(
+                    Some(&bootstrap),
+                    args.partitions,
+                    &topic,
+                    &args.kafka_properties,
+                );
                 let mut f = measure(&rt, "tansu", &brokers, &settings, &records, &projector)?;
                 if !args.no_rss {
                     let ends = ends_of(&rt, &brokers, &settings, &topic)?;
@@ -227,6 +239,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                             &ends,
                             &projector,
                             args.stockline_bin.as_deref(),
+                            &args.kafka_properties,
                         )
                         .map_err(|e| format!("{e:#}")),
                     );
@@ -253,8 +266,14 @@ fn float_to_count(value: f64) -> usize {
     value.max(0.0).min(usize::MAX as f64) as usize
 }
 
-fn kafka_settings(bootstrap: Option<&str>, partitions: u32, topic: &str) -> KafkaSettings {
+pub fn kafka_settings(
+    bootstrap: Option<&str>,
+    partitions: u32,
+    topic: &str,
+    properties: &[(String, String)],
+) -> KafkaSettings {
     let mut settings = KafkaSettings {
+        properties: properties.iter().cloned().collect(),
         brokers: bootstrap.map(str::to_owned),
         partitions,
         // tansu 0.6 understates high watermarks (crates/kafka/README.md).
@@ -275,9 +294,7 @@ fn ends_of(
     let settings = settings.clone();
     let topic = topic.to_owned();
     let marks = rt
-        .block_on(tokio::task::spawn_blocking(move || {
-            topic_watermarks(&brokers, &settings, &topic)
-        }))?
+        .block_on(rt.spawn_blocking(move || topic_watermarks(&brokers, &settings, &topic)))?
         .context("watermarks")?;
     Ok(marks
         .into_iter()
@@ -331,10 +348,8 @@ fn measure(
         let brokers = brokers.clone();
         let settings = settings.clone();
         let topic = topic.clone();
-        rt.block_on(tokio::task::spawn_blocking(move || {
-            topic_watermarks(&brokers, &settings, &topic)
-        }))?
-        .context("watermarks")?
+        rt.block_on(rt.spawn_blocking(move || topic_watermarks(&brokers, &settings, &topic)))?
+            .context("watermarks")?
     };
     let ends: Positions = marks
         .iter()
@@ -374,12 +389,23 @@ fn measure(
         e2e.store_mib,
         e2e.rate.join_s
     );
+    let busy: f64 = e2e.cpu.iter().map(|(_, t)| t).sum();
+    println!(
+        "{label}: CPU while catching up: {busy:.2} s over {:.2} s ({:.2} cores busy): {}",
+        e2e.rate.seconds,
+        busy / e2e.rate.seconds.max(1e-9),
+        e2e.cpu
+            .iter()
+            .map(|(name, t)| format!("{name} {t:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(BrokerFigures {
         broker: label,
         records: readable,
         produce_s,
         raw: Some(raw),
-        e2e: Some(e2e),
+        e2e: Some(e2e.clone()),
         rss: None,
         note: None,
     })
@@ -411,6 +437,7 @@ fn raw_consume(
     let mut assigned_at = None;
     let mut next: BTreeMap<u32, u64> = BTreeMap::new();
     let mut records = 0u64;
+    let mut cpu_before = procfs::thread_cpu();
     while !all_reached(&next, ends) {
         if Instant::now() > deadline {
             bail!("raw consume: not done after 30 minutes ({records} records)");
@@ -441,14 +468,24 @@ fn raw_consume(
                 .any(|c| matches!(c, AssignmentChange::Assigned(_)))
         {
             assigned_at = Some(Instant::now());
+            cpu_before = procfs::thread_cpu();
         }
     }
     let done = Instant::now();
+    let cpu = procfs::cpu_delta(&cpu_before, &procfs::thread_cpu());
     let assigned_at = assigned_at.unwrap_or(started);
     let _ = consumer.close();
+    let seconds = done.duration_since(assigned_at).as_secs_f64();
+    println!(
+        "raw consume CPU: {}",
+        cpu.iter()
+            .map(|(name, t)| format!("{name} {t:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(Rate {
         records,
-        seconds: done.duration_since(assigned_at).as_secs_f64(),
+        seconds,
         join_s: assigned_at.duration_since(started).as_secs_f64(),
     })
 }
@@ -481,10 +518,12 @@ fn end_to_end(
         bail!("the projector was not assigned its partitions within 120 s");
     }
     let assigned_at = Instant::now();
+    let cpu_before = procfs::thread_cpu();
     if !rt.block_on(handle.wait_for(ends, Duration::from_secs(3_600))) {
         bail!("the projector did not reach the high watermarks within an hour");
     }
     let done = Instant::now();
+    let cpu = procfs::cpu_delta(&cpu_before, &procfs::thread_cpu());
     let final_status = handle.status().borrow().clone();
     handle.stop()?;
     let store_mib = mib(dir_size(dir.path()) / 1024);
@@ -496,6 +535,7 @@ fn end_to_end(
         },
         batches: final_status.batches,
         store_mib,
+        cpu,
     })
 }
 
@@ -638,8 +678,8 @@ fn print_table(all: &[BrokerFigures], projector: &ProjectorSettings) {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for f in all {
         let raw = f.raw.map(|r| r.per_s()).unwrap_or(0.0);
-        let e2e = f.e2e.map(|e| e.rate.per_s()).unwrap_or(0.0);
-        let batches = f.e2e.map(|e| e.batches).unwrap_or(0);
+        let e2e = f.e2e.as_ref().map(|e| e.rate.per_s()).unwrap_or(0.0);
+        let batches = f.e2e.as_ref().map(|e| e.batches).unwrap_or(0);
         let rss = match &f.rss {
             Some(Ok(r)) => format!("{:.0} MiB ({})", mib(r.peak_kib), r.what),
             Some(Err(_)) => "failed".to_owned(),

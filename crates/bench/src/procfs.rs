@@ -41,3 +41,53 @@ pub fn memory(pid: Option<u32>) -> Option<Memory> {
 pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
+
+/// CPU seconds (user + system) used so far by this process's live threads,
+/// summed by thread name with digits removed (`rdk:broker1` and `rdk:broker2`
+/// are `rdk:broker`). Threads that already ended are not counted.
+pub fn thread_cpu() -> std::collections::BTreeMap<String, f64> {
+    // USER_HZ: 100 on every Linux this runs on.
+    const TICKS_PER_S: f64 = 100.0;
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name: String = stat[open + 1..close]
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name.
+        let seconds = (ticks(11) + ticks(12)) as f64 / TICKS_PER_S;
+        *out.entry(name).or_insert(0.0) += seconds;
+    }
+    out
+}
+
+/// CPU seconds per thread name used between two [`thread_cpu`] samples, largest
+/// first (threads started in between count from zero).
+pub fn cpu_delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, t)| (name.clone(), t - before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, t)| *t >= 0.005)
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
