@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rocksdb::WriteBatch;
 use stockline_domain::analytics::{CounterDelta, counters};
 use stockline_domain::{
-    Cause, DEDUPE_WINDOW_MS, Effect, Event, EventId, Hold, HoldId, Ledger, LogTime, Payload,
+    Cause, DEDUPE_WINDOW_MS, Dirty, Effect, Event, EventId, Hold, HoldId, Ledger, LogTime, Payload,
     Routing, Verdict, advance, fold,
 };
 use stockline_wire::codec::decode_event;
@@ -96,6 +96,13 @@ struct Pending {
     /// Closed chunks to write (start offset, chunk).
     archive_closed: Vec<(u64, ArchiveChunk)>,
     seen_closed: Vec<(u64, SeenChunk)>,
+    /// The keys the fold changed since the last flush, drained from the ledger after
+    /// every record (see [`PartitionProjection::drain_dirty`]); its
+    /// `holds_forgotten` stays empty: forgotten holds are in `forgotten_holds`.
+    dirty: Dirty,
+    /// The final version of every hold the fold forgot since the last flush, by row
+    /// key (a later version of the same row replaces an earlier one).
+    forgotten_holds: BTreeMap<Vec<u8>, Hold>,
     /// Whether anything was applied since the last flush.
     touched: bool,
 }
@@ -279,6 +286,7 @@ impl Projection {
                 (None, effects, Err(reason))
             }
         };
+        state.drain_dirty();
         let now = state.ledger.log_time();
         let counted_event = match &verdict {
             Ok(Verdict::Applied | Verdict::Rejected { .. }) => event.as_ref(),
@@ -390,8 +398,10 @@ impl Projection {
         if !state.pending.touched {
             return Ok(false);
         }
-        let pending = std::mem::take(&mut state.pending);
-        let dirty = state.ledger.take_dirty();
+        state.drain_dirty();
+        let mut pending = std::mem::take(&mut state.pending);
+        let dirty = std::mem::take(&mut pending.dirty);
+        let forgotten = std::mem::take(&mut pending.forgotten_holds);
         let ledger = &state.ledger;
 
         for key in &dirty.stock {
@@ -420,34 +430,25 @@ impl Projection {
             }
         }
 
-        // Holds: the new version of each, and its index entries diffed against the
-        // version last written.
-        let mut hold_ids: Vec<&HoldId> = dirty.holds.iter().collect();
-        hold_ids.extend(
-            dirty
-                .holds_forgotten
-                .keys()
-                .filter(|id| !dirty.holds.contains(*id)),
-        );
-        let mut versions = Vec::with_capacity(hold_ids.len());
-        for hold_id in hold_ids {
-            let version = match ledger.hold(hold_id) {
-                Some(hold) => (hold, true),
-                None => match dirty.holds_forgotten.get(hold_id) {
-                    Some(hold) => (hold, false),
-                    None => {
-                        return Err(StoreError::Inconsistent {
-                            partition,
-                            message: format!(
-                                "dirty hold {hold_id} is neither tracked nor forgotten"
-                            ),
-                        });
-                    }
-                },
-            };
-            versions.push(version);
+        // Holds: the new version of each row, and its index entries diffed against
+        // the version last written. A hold id can be used again once the fold forgot
+        // its previous hold, for another SKU too (another row), so the forgotten
+        // versions are kept by row key, and a tracked hold replaces a forgotten
+        // version of the same row (it came later).
+        let mut versions: BTreeMap<Vec<u8>, (&Hold, bool)> = BTreeMap::new();
+        for (row_key, hold) in &forgotten {
+            versions.insert(row_key.clone(), (hold, false));
         }
-        let row_keys: Vec<Vec<u8>> = versions.iter().map(|(hold, _)| hold_key(hold)).collect();
+        for hold_id in &dirty.holds {
+            let Some(hold) = ledger.hold(hold_id) else {
+                return Err(StoreError::Inconsistent {
+                    partition,
+                    message: format!("dirty hold {hold_id} is neither tracked nor forgotten"),
+                });
+            };
+            versions.insert(hold_key(hold), (hold, true));
+        }
+        let (row_keys, versions): (Vec<Vec<u8>>, Vec<(&Hold, bool)>) = versions.into_iter().unzip();
         let previous: Vec<Option<Hold>> = store.multi_get(cf::HOLDS, &row_keys)?;
         for (((current, tracked), row_key), previous) in
             versions.into_iter().zip(row_keys).zip(previous)
@@ -573,6 +574,33 @@ impl Projection {
 }
 
 impl PartitionProjection {
+    /// Moves what the fold changed into the pending rows. Done after every record,
+    /// not only at flush: the ledger names forgotten holds by id, and between two
+    /// flushes an id can be forgotten, used again and forgotten again, possibly for
+    /// another SKU. Drained per record, every version reaches its row whatever the
+    /// batch boundaries, as a rebuild (one batch over weeks of log time) and a live
+    /// projector (many small batches, restarts) must agree.
+    fn drain_dirty(&mut self) {
+        let dirty = self.ledger.take_dirty();
+        let pending = &mut self.pending;
+        // A record forgets holds (time passed) before it changes any: a hold it
+        // forgets is older than one it creates under the same id.
+        for (hold_id, hold) in dirty.holds_forgotten {
+            pending.dirty.holds.remove(&hold_id);
+            pending.forgotten_holds.insert(hold_key(&hold), hold);
+        }
+        let into = &mut pending.dirty;
+        into.stock.extend(dirty.stock);
+        into.allocations.extend(dirty.allocations);
+        into.holds.extend(dirty.holds);
+        into.waitlists.extend(dirty.waitlists);
+        into.incoming.extend(dirty.incoming);
+        into.transfers.extend(dirty.transfers);
+        into.seen_added.extend(dirty.seen_added);
+        into.seen_evicted.extend(dirty.seen_evicted);
+        into.config |= dirty.config;
+    }
+
     fn dead_letter(
         &mut self,
         topic: &str,
@@ -796,6 +824,185 @@ mod tests {
             // No value: dead-lettered, which is enough to move the position.
             payload: None,
         }
+    }
+
+    const T0_MS: i64 = 1_795_420_800_000;
+    const DAY_MS: i64 = 24 * 3_600_000;
+
+    fn event(n: u128, sku: Option<&str>, location: Option<&str>, payload: Payload) -> Event {
+        use stockline_domain::{ChannelId, DocumentId, DocumentKind, DocumentRef, LocationId, Sku};
+        let channel = match payload {
+            Payload::LocationDefined { .. } | Payload::ChannelDefined { .. } => "admin",
+            Payload::StockReceived { .. } => "wms",
+            _ => "web",
+        };
+        Event {
+            event_id: uuid::Uuid::from_u128(n),
+            schema_version: stockline_domain::SCHEMA_VERSION,
+            occurred_at: chrono::DateTime::from_timestamp_millis(T0_MS).expect("instant"),
+            channel: ChannelId::new(channel).expect("id"),
+            location: location.map(|l| LocationId::new(l).expect("id")),
+            sku: sku.map(|s| Sku::new(s).expect("id")),
+            document: Some(DocumentRef {
+                kind: DocumentKind::Other,
+                id: DocumentId::new(format!("doc-{n}")).expect("id"),
+            }),
+            reason: None,
+            payload,
+        }
+    }
+
+    fn hold_requested(n: u128, hold_id: &str, sku: &str) -> Event {
+        use stockline_domain::{CustomerRef, HoldKind, OrderId};
+        event(
+            n,
+            Some(sku),
+            Some("store-1"),
+            Payload::HoldRequested {
+                hold_id: HoldId::new(hold_id).expect("id"),
+                order_id: OrderId::new(format!("order-{n}")).expect("id"),
+                order_line: 1,
+                customer_ref: CustomerRef::new(format!("customer-{n}")).expect("id"),
+                quantity: 1,
+                ttl_seconds: 900,
+                kind: HoldKind::Checkout,
+                group: None,
+                price: None,
+            },
+        )
+    }
+
+    /// A hold id used again, for another SKU, once the fold forgot its first hold
+    /// (closed a week ago), and with a batch boundary before or after the first
+    /// hold closed.
+    fn hold_id_reuse_log() -> Vec<(Event, i64)> {
+        use stockline_domain::{ChannelId, LocationId, LocationKind, ReceiptKind};
+        let received = |n, sku| {
+            event(
+                n,
+                Some(sku),
+                Some("store-1"),
+                Payload::StockReceived {
+                    quantity: 5,
+                    kind: ReceiptKind::Restock,
+                },
+            )
+        };
+        vec![
+            event(
+                1,
+                None,
+                Some("store-1"),
+                Payload::LocationDefined {
+                    name: "Store one".into(),
+                    kind: LocationKind::Store,
+                    groups: vec![],
+                    active: true,
+                },
+            ),
+            event(
+                2,
+                None,
+                None,
+                Payload::ChannelDefined {
+                    channel: ChannelId::new("web").expect("id"),
+                    locations: vec![LocationId::new("store-1").expect("id")],
+                    groups: vec![],
+                    buffer: 0,
+                },
+            ),
+            received(3, "SKU-A"),
+            received(4, "SKU-B"),
+            hold_requested(5, "h-1", "SKU-A"),
+            event(
+                6,
+                Some("SKU-A"),
+                Some("store-1"),
+                Payload::HoldReleased {
+                    hold_id: HoldId::new("h-1").expect("id"),
+                },
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (e, T0_MS + i64::try_from(i).expect("small") * 1_000))
+        .chain([(hold_requested(7, "h-1", "SKU-B"), T0_MS + 8 * DAY_MS)])
+        .collect()
+    }
+
+    /// Applies `log` to a new store, flushing after the records whose index is in
+    /// `flush_after`, and (when `restart`) restoring the projection from the store
+    /// after each flush. Returns the store and the last projection.
+    fn project(
+        dir: &std::path::Path,
+        log: &[(Event, i64)],
+        flush_after: &[usize],
+        restart: bool,
+    ) -> (Store, Projection) {
+        let open = || {
+            let store = Store::open(dir, OpenMode::ReadWrite).expect("store");
+            let mut projection = Projection::new(store, "events", Arc::new(|_: &[u8]| 0));
+            projection.assign(&[0]).expect("restored");
+            projection
+        };
+        let mut projection = open();
+        for (offset, (event, timestamp_ms)) in log.iter().enumerate() {
+            let payload = stockline_wire::codec::encode_event(event).expect("encodes");
+            let applied = projection
+                .apply(&RawRecord {
+                    partition: 0,
+                    offset: offset as u64,
+                    timestamp_ms: *timestamp_ms,
+                    key: None,
+                    payload: Some(&payload),
+                })
+                .expect("applied");
+            assert_eq!(applied, Applied::Folded(VerdictKind::Applied), "{event:?}");
+            if flush_after.contains(&offset) {
+                projection.flush(false).expect("flush");
+                if restart {
+                    drop(projection);
+                    projection = open();
+                }
+            }
+        }
+        projection.flush(false).expect("flush");
+        (projection.store().clone(), projection)
+    }
+
+    #[test]
+    fn a_hold_id_used_again_writes_the_same_rows_wherever_batches_end() {
+        let log = hold_id_reuse_log();
+        let one_dir = tempfile::tempdir().expect("tempdir");
+        let (one_batch, reference) = project(one_dir.path(), &log, &[], false);
+        for (flush_after, restart) in [(vec![4], false), (vec![4], true), (vec![3, 5], true)] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (store, _) = project(dir.path(), &log, &flush_after, restart);
+            let comparison = crate::compare(&one_batch, &store, 10).expect("compare");
+            assert_eq!(
+                comparison.difference_count, 0,
+                "flushes after {flush_after:?} (restart {restart}): {:?}",
+                comparison.differences
+            );
+            // The store restores to the fold state of the uninterrupted run.
+            let mut restored = Projection::new(store, "events", Arc::new(|_: &[u8]| 0));
+            restored.assign(&[0]).expect("restored");
+            assert!(restored.ledger(0) == reference.ledger(0));
+        }
+        // Both holds keep their row: the first one released, the second held.
+        let statuses: Vec<(String, String)> = one_batch
+            .scan::<Hold>(cf::HOLDS, b"", None, 10)
+            .expect("holds")
+            .into_iter()
+            .map(|(_, h)| (h.sku.as_str().to_owned(), h.status.name().to_owned()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("SKU-A".to_owned(), "released".to_owned()),
+                ("SKU-B".to_owned(), "held".to_owned())
+            ]
+        );
     }
 
     #[test]
