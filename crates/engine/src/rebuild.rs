@@ -78,6 +78,9 @@ pub fn rebuild(
     }
     let started = Instant::now();
     let store = Store::open(target, OpenMode::ReadWrite)?;
+    // A half-built store is thrown away, so its writes need no WAL; the memtables
+    // are flushed at the end.
+    store.start_bulk_load();
     check_partition_count(&store, topic, partitions)?;
     let partition_of: stockline_store::PartitionOf =
         Arc::new(move |key: &[u8]| partition_for_key(key, partitions));
@@ -164,6 +167,7 @@ pub fn rebuild(
         }
     }
     projection.flush(false)?;
+    store.finish_bulk_load()?;
     progress(applied);
     mark_outbox_published(&store, partitions)?;
     let positions = all

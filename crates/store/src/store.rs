@@ -117,6 +117,10 @@ pub struct Store {
     db: Arc<DB>,
     path: PathBuf,
     mode: OpenMode,
+    /// Bulk loading (rebuilds, replays): writes skip the WAL, and
+    /// [`Store::finish_bulk_load`] flushes the memtables. A store being bulk
+    /// loaded is worthless until finished, so a crash loses nothing of value.
+    bulk: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -185,6 +189,7 @@ impl Store {
             db: Arc::new(db),
             path,
             mode,
+            bulk: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.check_format()?;
         Ok(store)
@@ -252,10 +257,29 @@ impl Store {
             });
         }
         let mut options = WriteOptions::default();
-        options.set_sync(sync);
+        if self.bulk.load(std::sync::atomic::Ordering::Relaxed) {
+            options.disable_wal(true);
+        } else {
+            options.set_sync(sync);
+        }
         self.db
             .write_opt(batch, &options)
             .map_err(StoreError::Write)
+    }
+
+    /// Starts a bulk load: writes skip the WAL until [`Store::finish_bulk_load`].
+    pub fn start_bulk_load(&self) {
+        self.bulk.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Ends a bulk load: flushes every memtable to disk, then writes use the WAL
+    /// again.
+    pub fn finish_bulk_load(&self) -> Result<(), StoreError> {
+        for name in cf::ALL {
+            self.db.flush_cf(self.cf(name)).map_err(StoreError::Write)?;
+        }
+        self.bulk.store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn get_raw(

@@ -1,0 +1,158 @@
+//! Replay benchmark (analysts' replays): events/s for at least 1M events.
+//!
+//! `cargo bench -p stockline-engine --bench replay` (`STOCKLINE_BENCH_EVENTS=N` to
+//! change the count). Builds a store whose archive holds N simulated events, then
+//! measures, from that archive:
+//! - the fold alone (decode + fold into in-memory ledgers: what a report or a
+//!   question about the past costs when nothing is written);
+//! - a full replay into a fresh store (`stockline replay`/`rebuild`: every read
+//!   model, history row and index written to RocksDB).
+//! Prints figures; asserts nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use stockline_domain::{Ledger, LogTime, fold};
+use stockline_engine::archive::for_each_archived;
+use stockline_engine::{RebuildLimit, RebuildSource, rebuild};
+use stockline_kafka::partition_for_key;
+use stockline_simulator::{SimConfig, Simulator};
+use stockline_store::{OpenMode, Projection, RawRecord, Store};
+use stockline_wire::{decode_event, encode_event};
+
+// The allocator the `stockline` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const PARTITIONS: u32 = 8;
+const TOPIC: &str = "bench.events";
+
+fn main() {
+    let events: u64 = std::env::var("STOCKLINE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // 1. The log: simulated events, routed and encoded as the publisher does.
+    let started = Instant::now();
+    let start = chrono::DateTime::from_timestamp(1_795_420_800, 0).expect("instant");
+    let mut config = SimConfig::new(42, start);
+    config.step_ms = 20;
+    let mut simulator = Simulator::new(config);
+    let mut logs: BTreeMap<u32, Vec<(i64, Option<Vec<u8>>, Vec<u8>)>> = BTreeMap::new();
+    let mut records = 0u64;
+    for _ in 0..events {
+        let event = simulator.next_event();
+        let bytes = encode_event(&event).expect("encodes");
+        let time = event.occurred_at.timestamp_millis();
+        match &event.sku {
+            Some(sku) => {
+                let key = sku.as_str().as_bytes().to_vec();
+                let p = partition_for_key(&key, PARTITIONS);
+                logs.entry(p).or_default().push((time, Some(key), bytes));
+                records += 1;
+            }
+            None => {
+                for p in 0..PARTITIONS {
+                    logs.entry(p).or_default().push((time, None, bytes.clone()));
+                    records += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "generated {events} events ({records} records over {PARTITIONS} partitions) in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 2. A store whose archive holds them (the live projector's work, done here
+    //    without Kafka).
+    let source_dir = dir.path().join("source");
+    let source = Store::open(&source_dir, OpenMode::ReadWrite).expect("store");
+    source.start_bulk_load();
+    let partition_of: stockline_store::PartitionOf =
+        Arc::new(|key: &[u8]| partition_for_key(key, PARTITIONS));
+    let mut projection = Projection::new(source.clone(), TOPIC, partition_of);
+    let all: Vec<u32> = (0..PARTITIONS).collect();
+    projection.assign(&all).expect("assign");
+    let started = Instant::now();
+    for (partition, log) in &logs {
+        for (offset, (time, key, payload)) in log.iter().enumerate() {
+            projection
+                .apply(&RawRecord {
+                    partition: *partition,
+                    offset: offset as u64,
+                    timestamp_ms: *time,
+                    key: key.as_deref(),
+                    payload: Some(payload),
+                })
+                .expect("applies");
+            if offset % 50_000 == 49_999 {
+                projection.flush(false).expect("flush");
+            }
+        }
+        projection.flush(false).expect("flush");
+    }
+    source.finish_bulk_load().expect("flushed");
+    let projected = started.elapsed();
+    drop(projection);
+    drop(logs);
+    println!(
+        "projected into the source store in {:.1}s ({:.0} records/s)",
+        projected.as_secs_f64(),
+        records as f64 / projected.as_secs_f64()
+    );
+
+    // 3. Fold alone, from the archive.
+    let started = Instant::now();
+    let mut folded = 0u64;
+    for partition in 0..PARTITIONS {
+        let mut ledger = Ledger::new();
+        for_each_archived(&source, partition, 0, |record| {
+            if let Some(event) = record.payload.as_deref().and_then(|p| decode_event(p).ok()) {
+                let _ = fold(
+                    &mut ledger,
+                    &event,
+                    LogTime::from_millis(record.timestamp_ms),
+                );
+            }
+            folded += 1;
+            Ok(true)
+        })
+        .expect("archive read");
+    }
+    let fold_only = started.elapsed();
+
+    // 4. Full replay into a fresh store.
+    let target = dir.path().join("replay");
+    let started = Instant::now();
+    let report = rebuild(
+        RebuildSource::Archive { store: &source },
+        &target,
+        TOPIC,
+        PARTITIONS,
+        &RebuildLimit::default(),
+        &mut |_| {},
+    )
+    .expect("replay");
+    let full = started.elapsed();
+    assert_eq!(report.records, records);
+    assert_eq!(folded, records);
+
+    println!();
+    println!("| replay of {records} records ({events} events) | seconds | records/s |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| fold only (archive read, decode, fold) | {:.2} | {:.0} |",
+        fold_only.as_secs_f64(),
+        records as f64 / fold_only.as_secs_f64()
+    );
+    println!(
+        "| full replay into a new store (stockline replay) | {:.2} | {:.0} |",
+        full.as_secs_f64(),
+        records as f64 / full.as_secs_f64()
+    );
+    println!("target: >= 500,000 events/s");
+}
