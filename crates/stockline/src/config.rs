@@ -92,3 +92,18 @@ impl Settings {
         self.data_dir.join("store")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented example configuration is valid, and its values are the
+    /// defaults (it documents them).
+    #[test]
+    fn the_example_configuration_loads() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/stockline.example.toml");
+        let settings = Settings::load(Some(&path));
+        assert!(settings.is_ok(), "{settings:?}");
+    }
+}

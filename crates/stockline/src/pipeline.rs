@@ -78,6 +78,11 @@ impl Pipeline {
                 Arc::clone(&stop),
             )));
         }
+        tasks.push(tokio::spawn(report_lag(
+            brokers.clone(),
+            settings.kafka.clone(),
+            projector.status(),
+        )));
         tasks.push(tokio::spawn(run_outbox_publisher(
             store.clone(),
             producer,
@@ -151,5 +156,46 @@ impl Pipeline {
                 .collect()
         })
         .unwrap_or_default()
+    }
+}
+
+/// Interval of the projector lag gauge's refresh.
+const LAG_REFRESH_SECONDS: u64 = 5;
+
+/// Publishes `stockline_projector_lag_records{partition}`: the records of each
+/// assigned partition the projector has not applied yet (high watermark minus
+/// position), refreshed every few seconds.
+async fn report_lag(
+    brokers: Brokers,
+    settings: stockline_kafka::KafkaSettings,
+    status: tokio::sync::watch::Receiver<stockline_engine::ProjectorStatus>,
+) {
+    let mut interval = tokio::time::interval(Duration::from_secs(LAG_REFRESH_SECONDS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let brokers = brokers.clone();
+        let settings = settings.clone();
+        let marks = tokio::task::spawn_blocking(move || {
+            stockline_kafka::topic_watermarks(&brokers, &settings, &settings.topics.events)
+        })
+        .await;
+        let Ok(Ok(marks)) = marks else {
+            continue;
+        };
+        let positions = status.borrow().positions.clone();
+        for mark in marks {
+            let Ok(partition) = u32::try_from(mark.partition) else {
+                continue;
+            };
+            let Some(next) = positions.get(&partition) else {
+                continue;
+            };
+            let lag = u64::try_from(mark.high_watermark)
+                .unwrap_or(0)
+                .saturating_sub(*next);
+            metrics::gauge!("stockline_projector_lag_records", "partition" => partition.to_string())
+                .set(lag as f64);
+        }
     }
 }
