@@ -17,6 +17,10 @@ use stockline_domain::{Ledger, Verdict, fold};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+/// The allocator the `stockline` binary (the projector) runs the fold with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS: usize = 100_000;
 const SEED: u64 = 0x5eed_f01d;
 /// Records between two `take_dirty` calls, as a projector batch.
