@@ -514,6 +514,10 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
+/// `fetch.wait.max.ms` of group consumers on the embedded broker (see
+/// [`PartitionConsumer::subscribe`]).
+pub(crate) const EMBEDDED_FETCH_WAIT_MS: u64 = 2;
+
 /// Consumer tuning shared by the group consumer and the range reader.
 pub(crate) fn fetch_tuning() -> [(&'static str, String); 6] {
     [
@@ -615,11 +619,27 @@ impl PartitionConsumer {
                 code: None,
             });
         }
+        let mut tuning = fetch_tuning();
+        if brokers.is_embedded() {
+            // librdkafka's mock cluster answers a fetch that finds no new data
+            // only after the whole fetch.wait.max.ms, even if records are
+            // produced meanwhile (rdkafka_mock_handlers.c: "we should cut the
+            // wait short [...] but that is too much of a hassle"). A real
+            // broker answers as soon as data arrives. With 100 ms, the tail
+            // of the log, hence a hold's decision, was seen up to 100 ms
+            // late; an empty in-process fetch every few ms costs next to
+            // nothing. `properties` can still override it.
+            for (key, value) in &mut tuning {
+                if *key == "fetch.wait.max.ms" {
+                    *value = EMBEDDED_FETCH_WAIT_MS.to_string();
+                }
+            }
+        }
         let config = settings
             .client_config(
                 brokers.bootstrap_servers(),
                 group_id,
-                &fetch_tuning(),
+                &tuning,
                 &consumer_reserved(group_id, true),
             )
             .map_err(|e| ConsumeError::from_config(&e))?;
@@ -675,7 +695,15 @@ impl PartitionConsumer {
         let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
         while batch.records.len() < max_records {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.poll(remaining) {
+            // librdkafka takes whole milliseconds and rdkafka truncates: a
+            // remaining 0.9 ms became a 0 ms poll, so the last millisecond of
+            // every batch window was a busy loop (a third of a core for an idle
+            // projector). Rounded up, the poll blocks; the window may end up to
+            // 1 ms late.
+            let wait = Duration::from_millis(
+                u64::try_from(remaining.as_micros().div_ceil(1_000)).unwrap_or(u64::MAX),
+            );
+            match self.consumer.poll(wait) {
                 Some(Ok(message)) => batch
                     .records
                     .push(from_message(&message, &mut self.topic_cache)),
