@@ -31,11 +31,19 @@ use crate::rows::{
 };
 use crate::store::{Store, cf, encode, position_key};
 
-/// Records per archive chunk. A chunk is one RocksDB value (about 25 KiB of
-/// 100-byte records): few writes per record, and a replay reads big sequential values.
-pub const ARCHIVE_CHUNK_RECORDS: u64 = 256;
-/// Offsets per dedupe chunk.
-pub const SEEN_CHUNK_OFFSETS: u64 = 4_096;
+/// Records per archive chunk. A chunk is one RocksDB value (about 6 KiB of
+/// 100-byte records): few writes per record, and a replay reads sequential values.
+///
+/// Every flush rewrites each touched partition's open chunk as it stands (rows do
+/// not depend on batch boundaries), so a small batch pays for half a chunk per
+/// partition. At 256 records (and 4,096 offsets per dedupe chunk) that was about
+/// 75 KiB of encoding, memtable and WAL per partition per flush: with the
+/// 10-20-record batches of hold traffic, most of the projector's time
+/// (docs/benchmarks.md, store format 2).
+pub const ARCHIVE_CHUNK_RECORDS: u64 = 64;
+/// Offsets per dedupe chunk (about 8 KiB of entries at most; see
+/// [`ARCHIVE_CHUNK_RECORDS`] for why small).
+pub const SEEN_CHUNK_OFFSETS: u64 = 256;
 
 /// Which partition a Kafka key belongs to (the producer's partitioner).
 pub type PartitionOf = Arc<dyn Fn(&[u8]) -> u32 + Send + Sync>;
@@ -359,8 +367,24 @@ impl Projection {
     }
 
     /// Writes everything applied since the last flush, with the positions, in one
-    /// atomic batch. Returns the number of records the batch covered.
+    /// atomic batch. Returns whether anything was written.
     pub fn flush(&mut self, sync: bool) -> Result<bool, StoreError> {
+        match self.prepare_flush()? {
+            Some(batch) => {
+                self.store.write(batch, sync)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The batch [`Projection::flush`] would write (rows, archive, positions of
+    /// everything applied since the last one), without writing it; `None` when
+    /// nothing was applied. The caller writes it with [`Store::write`], and must
+    /// have written it before the next `prepare_flush` or `flush`: they read
+    /// rows it changes (previous hold versions, counters). Lets a projector write
+    /// one batch on another thread while it folds the next.
+    pub fn prepare_flush(&mut self) -> Result<Option<WriteBatch>, StoreError> {
         let mut batch = WriteBatch::default();
         let mut any = false;
         let partitions: Vec<u32> = self.partitions.keys().copied().collect();
@@ -378,11 +402,10 @@ impl Projection {
             }
         }
         if !any {
-            return Ok(false);
+            return Ok(None);
         }
-        self.store.write(batch, sync)?;
         self.stats.flushes += 1;
-        Ok(true)
+        Ok(Some(batch))
     }
 
     fn flush_partition(

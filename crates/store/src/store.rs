@@ -97,7 +97,10 @@ pub mod cf {
 }
 
 /// The on-disk layout version; a store of another layout is refused.
-pub const STORE_FORMAT: u32 = 1;
+/// 2: archive chunks of 64 records and dedupe chunks of 256 offsets (were 256 and
+/// 4,096); a store of format 1 would continue with chunks of another size, and no
+/// longer equal its rebuild byte for byte.
+pub const STORE_FORMAT: u32 = 2;
 const META_FORMAT_KEY: &[u8] = b"store_format";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +135,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Memtable bytes of all column families together (RocksDB's
+/// `db_write_buffer_size`); see `db_options`.
+const DB_WRITE_BUFFER_BYTES: usize = 128 << 20;
+
 fn db_options() -> Options {
     let mut options = Options::default();
     options.create_if_missing(true);
@@ -141,6 +148,10 @@ fn db_options() -> Options {
     // Batches are large and frequent: a bigger memtable means fewer flushes.
     options.set_write_buffer_size(64 << 20);
     options.set_max_write_buffer_number(4);
+    // That size is per column family: with a dozen of them written by every
+    // batch, memtables alone could hold gigabytes. Cap them all together; the
+    // largest is flushed when the cap is reached.
+    options.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
     // Keep file handles bounded (the default is unlimited).
     options.set_max_open_files(512);
     options
