@@ -71,7 +71,7 @@ pub struct HttpArgs {
     pub hold_duration_s: u64,
     /// Client connections of the open-loop runs (requests queue in the client
     /// when all are busy; that wait counts in the latency).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 1_024)]
     pub open_loop_connections: usize,
     /// The projector's `batch_max_wait_ms` (default: the projector's default).
     #[arg(long)]
@@ -507,24 +507,38 @@ async fn open_loop(
         }));
     }
     let total_requests = rate * (warmup + duration).as_secs();
-    let mut cpu_before = None;
-    for i in 0..total_requests {
-        // i/rate seconds after the start, in integer nanoseconds.
-        let offset_ns = u128::from(i) * 1_000_000_000 / u128::from(rate.max(1));
-        let scheduled = start + Duration::from_nanos(u64::try_from(offset_ns).unwrap_or(u64::MAX));
-        tokio::time::sleep_until(scheduled.into()).await;
-        if cpu_before.is_none() && scheduled >= measure_from {
-            cpu_before = Some(crate::procfs::thread_cpu());
-        }
-        if jobs.send((i, scheduled)).is_err() {
-            break;
-        }
-    }
-    drop(jobs);
-    let cpu = crate::procfs::cpu_delta(
-        &cpu_before.unwrap_or_default(),
-        &crate::procfs::thread_cpu(),
-    );
+    // The schedule runs on a thread of its own with `std::thread::sleep`
+    // (tens of µs late at most), not on tokio's timer, whose 1 ms ticks would add
+    // up to a millisecond to every measured latency.
+    let scheduler = std::thread::Builder::new()
+        .name("load-scheduler".to_owned())
+        .spawn(move || {
+            let mut cpu_before = None;
+            for i in 0..total_requests {
+                // i/rate seconds after the start, in integer nanoseconds.
+                let offset_ns = u128::from(i) * 1_000_000_000 / u128::from(rate.max(1));
+                let scheduled =
+                    start + Duration::from_nanos(u64::try_from(offset_ns).unwrap_or(u64::MAX));
+                let now = Instant::now();
+                if scheduled > now {
+                    std::thread::sleep(scheduled - now);
+                }
+                if cpu_before.is_none() && scheduled >= measure_from {
+                    cpu_before = Some(crate::procfs::thread_cpu());
+                }
+                if jobs.send((i, scheduled)).is_err() {
+                    break;
+                }
+            }
+            drop(jobs);
+            crate::procfs::cpu_delta(
+                &cpu_before.unwrap_or_default(),
+                &crate::procfs::thread_cpu(),
+            )
+        })?;
+    let cpu = tokio::task::spawn_blocking(move || scheduler.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))?;
     let mut total = LoadFigures::new(target.name);
     for worker in workers {
         total.merge(&worker.await??);

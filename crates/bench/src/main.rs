@@ -17,6 +17,11 @@ mod workload;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// The `stockline` binary's allocator (crates/stockline/src/main.rs), so the
+/// in-process figures are those of the product.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "stockline-bench", about = "Stockline's end-to-end benchmarks")]
 struct Cli {
