@@ -516,7 +516,7 @@ impl ConsumerContext for RebalanceContext {
 
 /// `fetch.wait.max.ms` of group consumers on the embedded broker (see
 /// [`PartitionConsumer::subscribe`]).
-pub(crate) const EMBEDDED_FETCH_WAIT_MS: u64 = 2;
+pub(crate) const EMBEDDED_FETCH_WAIT_MS: u64 = 1;
 
 /// Consumer tuning shared by the group consumer and the range reader.
 pub(crate) fn fetch_tuning() -> [(&'static str, String); 6] {
@@ -627,8 +627,10 @@ impl PartitionConsumer {
             // wait short [...] but that is too much of a hassle"). A real
             // broker answers as soon as data arrives. With 100 ms, the tail
             // of the log, hence a hold's decision, was seen up to 100 ms
-            // late; an empty in-process fetch every few ms costs next to
-            // nothing. `properties` can still override it.
+            // late. An empty in-process fetch every millisecond costs about
+            // 4% of a core at rest; 1 ms rather than 2 ms takes about 1 ms off
+            // a hold's decision (docs/benchmarks.md). `properties` can still
+            // override it.
             for (key, value) in &mut tuning {
                 if *key == "fetch.wait.max.ms" {
                     *value = EMBEDDED_FETCH_WAIT_MS.to_string();
