@@ -656,13 +656,13 @@ fn print_broker(f: &BrokerFigures) {
     }
     if let Some(Ok(rss)) = &f.rss {
         println!(
-            "{}: peak RSS {:.0} MiB ({}; {} records, caught up in {:.1} s = {:.0}/s in that process)",
+            "{}: peak RSS {:.0} MiB ({}; {} records applied, {:.1} s from its start to caught up, \
+             start-up and, embedded, producing included)",
             f.broker,
             mib(rss.peak_kib),
             rss.what,
             rss.records,
             rss.seconds,
-            rss.records as f64 / rss.seconds.max(1e-9)
         );
     }
     if let Some(Err(error)) = &f.rss {
