@@ -285,6 +285,9 @@ struct Writer {
     done: std::sync::mpsc::Receiver<Result<Positions, StoreError>>,
     thread: Option<JoinHandle<()>>,
     in_flight: bool,
+    /// A batch failed to write (or the thread died): nothing may be written
+    /// after it, since a later batch's positions would cover its lost rows.
+    failed: bool,
 }
 
 impl Writer {
@@ -323,15 +326,22 @@ impl Writer {
             done: done_rx,
             thread: Some(thread),
             in_flight: false,
+            failed: false,
         })
     }
 
     fn send(&mut self, job: WriteJob) -> Result<(), EngineError> {
         debug_assert!(!self.in_flight, "one batch in flight at most");
-        self.jobs
+        if self
+            .jobs
             .as_ref()
             .and_then(|jobs| jobs.send(job).ok())
-            .ok_or(EngineError::Panicked("projector writer"))?;
+            .is_none()
+        {
+            // The batch is lost with the thread.
+            self.failed = true;
+            return Err(EngineError::Panicked("projector writer"));
+        }
         self.in_flight = true;
         Ok(())
     }
@@ -343,8 +353,15 @@ impl Writer {
         }
         self.in_flight = false;
         match self.done.recv() {
-            Ok(result) => Ok(Some(result?)),
-            Err(_) => Err(EngineError::Panicked("projector writer")),
+            Ok(Ok(positions)) => Ok(Some(positions)),
+            Ok(Err(error)) => {
+                self.failed = true;
+                Err(error.into())
+            }
+            Err(_) => {
+                self.failed = true;
+                Err(EngineError::Panicked("projector writer"))
+            }
         }
     }
 }
@@ -385,9 +402,15 @@ impl Worker {
     fn run(mut self) -> Result<(), EngineError> {
         let result = self.run_loop();
         // Whatever ended the loop, keep what was applied: the batch in flight,
-        // then anything applied since.
+        // then anything applied since, unless a write failed (what was applied
+        // after it must not be written: its positions would skip the lost rows;
+        // the next start resumes from the last durable positions).
         let in_flight = self.writer.wait().map(|_| ());
-        let flushed = self.projection.flush(self.settings.sync_writes);
+        let flushed = if self.writer.failed {
+            Ok(false)
+        } else {
+            self.projection.flush(self.settings.sync_writes)
+        };
         if let Err(error) = &result {
             tracing::error!(%error, "projector stopped");
         }
