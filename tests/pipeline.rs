@@ -481,3 +481,126 @@ fn the_embedded_broker_is_restored_from_the_archive() {
         "rebuild after an embedded restart vs live",
     );
 }
+
+/// Waitlist notifications decided by the fold reach the notifications topic with
+/// a deterministic id; a rebuilt store never publishes them again.
+#[test]
+fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
+    let broker = TestBroker::start(BrokerKind::Embedded, 2);
+    let rt = runtime();
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(store_dir.path(), OpenMode::ReadWrite).expect("store");
+    let projector = spawn_projector(
+        &broker.brokers,
+        &broker.settings,
+        &projector_settings(),
+        store.clone(),
+    )
+    .expect("projector starts");
+    let producer = {
+        let _guard = rt.enter();
+        RecordProducer::new(&broker.brokers, &broker.settings).expect("producer")
+    };
+    let topic = broker.settings.topics.events.clone();
+    let publisher = EventPublisher::new(producer.clone(), &topic, 2);
+    let mut store_one = event(
+        1,
+        None,
+        Some("store-1"),
+        Payload::LocationDefined {
+            name: "Store one".into(),
+            kind: LocationKind::Store,
+            groups: vec![],
+            active: true,
+        },
+    );
+    store_one.channel = ChannelId::new("admin").expect("id");
+    let join = event(
+        2,
+        Some("SOFA"),
+        Some("store-1"),
+        Payload::WaitlistJoined {
+            customer_ref: stockline_domain::CustomerRef::new("jane").expect("id"),
+            quantity: 2,
+            group: None,
+        },
+    );
+    for event in [
+        store_one,
+        join,
+        received(3, 1, "store-1"),
+        received(4, 5, "store-1"),
+    ] {
+        rt.block_on(publisher.publish(&event)).expect("published");
+    }
+    let ends = broker.event_ends();
+    assert!(rt.block_on(projector.wait_for(&ends, Duration::from_secs(30))));
+    projector.stop().expect("stops");
+
+    let topics = broker.settings.topics.clone();
+    let published = rt
+        .block_on(stockline_engine::outbox::publish_outbox(
+            &store, &producer, &topics, 2,
+        ))
+        .expect("outbox");
+    assert_eq!(
+        published, 1,
+        "one notification: the second receipt covers the wish"
+    );
+    // Publishing again finds nothing new (the cursor moved).
+    let again = rt
+        .block_on(stockline_engine::outbox::publish_outbox(
+            &store, &producer, &topics, 2,
+        ))
+        .expect("outbox");
+    assert_eq!(again, 0);
+    let records = read_all(
+        &broker.brokers,
+        &broker.settings,
+        &topics.notifications,
+        10,
+        5_000,
+    )
+    .expect("notifications read");
+    assert_eq!(records.len(), 1);
+    let body: serde_json::Value =
+        serde_json::from_slice(records[0].payload.as_deref().expect("payload")).expect("JSON");
+    assert_eq!(body["customer_ref"], "jane");
+    assert_eq!(body["sku"], "SOFA");
+    assert_eq!(body["available"], 6);
+    let id = String::from_utf8(
+        records[0]
+            .header("stockline.notification_id")
+            .expect("id header")
+            .to_vec(),
+    )
+    .expect("text");
+    assert_eq!(id, body["notification_id"].as_str().expect("id in body"));
+
+    // A rebuild decides the same notification (same id) but does not publish it.
+    let rebuilt_dir = tempfile::tempdir().expect("tempdir");
+    rebuild(
+        RebuildSource::Archive { store: &store },
+        rebuilt_dir.path(),
+        &topic,
+        2,
+        &RebuildLimit::default(),
+        &mut |_| {},
+    )
+    .expect("rebuild");
+    let rebuilt = Store::open(rebuilt_dir.path(), OpenMode::ReadWrite).expect("store");
+    let republished = rt
+        .block_on(stockline_engine::outbox::publish_outbox(
+            &rebuilt, &producer, &topics, 2,
+        ))
+        .expect("outbox");
+    assert_eq!(republished, 0, "a rebuild never publishes the past");
+    let outbox = rebuilt
+        .scan::<stockline_store::rows::OutboxEntry>(cf::OUTBOX, b"", None, 10)
+        .expect("outbox rows");
+    assert!(
+        outbox.iter().any(|(_, entry)| matches!(entry,
+            stockline_store::rows::OutboxEntry::Notification(n) if n.notification_id.to_string() == id)),
+        "the rebuild decided the same notification id"
+    );
+}
