@@ -56,23 +56,65 @@ fn assert_identical(left: &Store, right: &Store, what: &str) {
     );
 }
 
+/// What most tests here start with: a broker with fresh topics, a store, a
+/// projector folding into it, a producer and a publisher.
+struct Stack {
+    broker: TestBroker,
+    rt: tokio::runtime::Runtime,
+    _store_dir: tempfile::TempDir,
+    store: Store,
+    projector: stockline_engine::ProjectorHandle,
+    producer: RecordProducer,
+    publisher: EventPublisher,
+}
+
+impl Stack {
+    fn start(kind: BrokerKind, partitions: u32) -> Stack {
+        let broker = TestBroker::start(kind, partitions);
+        let rt = runtime();
+        let store_dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(store_dir.path(), OpenMode::ReadWrite).expect("store");
+        let projector = spawn_projector(
+            &broker.brokers,
+            &broker.settings,
+            &projector_settings(),
+            store.clone(),
+        )
+        .expect("projector starts");
+        let producer = {
+            let _guard = rt.enter();
+            RecordProducer::new(&broker.brokers, &broker.settings).expect("producer")
+        };
+        let publisher =
+            EventPublisher::new(producer.clone(), &broker.settings.topics.events, partitions);
+        Stack {
+            broker,
+            rt,
+            _store_dir: store_dir,
+            store,
+            projector,
+            producer,
+            publisher,
+        }
+    }
+
+    /// Waits until the projector has applied everything the topic holds now.
+    fn caught_up(&self, timeout: Duration) -> bool {
+        let ends = self.broker.event_ends();
+        self.rt.block_on(self.projector.wait_for(&ends, timeout))
+    }
+}
+
 fn rebuild_equals_live(kind: BrokerKind) {
-    let broker = TestBroker::start(kind, 4);
-    let rt = runtime();
-    let live_dir = tempfile::tempdir().expect("tempdir");
-    let live = Store::open(live_dir.path(), OpenMode::ReadWrite).expect("store");
-    let projector = spawn_projector(
-        &broker.brokers,
-        &broker.settings,
-        &projector_settings(),
-        live.clone(),
-    )
-    .expect("projector starts");
-    let producer = {
-        let _guard = rt.enter();
-        RecordProducer::new(&broker.brokers, &broker.settings).expect("producer")
-    };
-    let publisher = EventPublisher::new(producer.clone(), &broker.settings.topics.events, 4);
+    let Stack {
+        broker,
+        rt,
+        _store_dir,
+        store: live,
+        projector,
+        producer,
+        publisher,
+    } = Stack::start(kind, 4);
     let traffic = valid_traffic(11, 4_000);
     let produced = rt.block_on(produce_events(&producer, &publisher, &traffic));
     assert!(
@@ -200,23 +242,16 @@ fn received(id: u128, quantity: i64, location: &str) -> Event {
 }
 
 fn bad_records_are_dead_lettered(kind: BrokerKind) {
-    let broker = TestBroker::start(kind, 2);
-    let rt = runtime();
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path(), OpenMode::ReadWrite).expect("store");
-    let projector = spawn_projector(
-        &broker.brokers,
-        &broker.settings,
-        &projector_settings(),
-        store.clone(),
-    )
-    .expect("projector starts");
-    let producer = {
-        let _guard = rt.enter();
-        RecordProducer::new(&broker.brokers, &broker.settings).expect("producer")
-    };
+    let Stack {
+        broker,
+        rt,
+        _store_dir,
+        store,
+        projector,
+        producer,
+        publisher,
+    } = Stack::start(kind, 2);
     let topic = broker.settings.topics.events.clone();
-    let publisher = EventPublisher::new(producer.clone(), &topic, 2);
     let mut store_one = event(
         1,
         None,
@@ -486,23 +521,16 @@ fn the_embedded_broker_is_restored_from_the_archive() {
 /// a deterministic id; a rebuilt store never publishes them again.
 #[test]
 fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
-    let broker = TestBroker::start(BrokerKind::Embedded, 2);
-    let rt = runtime();
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path(), OpenMode::ReadWrite).expect("store");
-    let projector = spawn_projector(
-        &broker.brokers,
-        &broker.settings,
-        &projector_settings(),
-        store.clone(),
-    )
-    .expect("projector starts");
-    let producer = {
-        let _guard = rt.enter();
-        RecordProducer::new(&broker.brokers, &broker.settings).expect("producer")
-    };
+    let stack = Stack::start(BrokerKind::Embedded, 2);
+    let Stack {
+        broker,
+        rt,
+        store,
+        producer,
+        publisher,
+        ..
+    } = &stack;
     let topic = broker.settings.topics.events.clone();
-    let publisher = EventPublisher::new(producer.clone(), &topic, 2);
     let mut store_one = event(
         1,
         None,
@@ -533,10 +561,7 @@ fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
     ] {
         rt.block_on(publisher.publish(&event)).expect("published");
     }
-    let ends = broker.event_ends();
-    assert!(rt.block_on(projector.wait_for(&ends, Duration::from_secs(30))));
-    projector.stop().expect("stops");
-
+    assert!(stack.caught_up(Duration::from_secs(30)));
     let topics = broker.settings.topics.clone();
     let published = rt
         .block_on(stockline_engine::outbox::publish_outbox(
