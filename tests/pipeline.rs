@@ -565,7 +565,7 @@ fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
     let topics = broker.settings.topics.clone();
     let published = rt
         .block_on(stockline_engine::outbox::publish_outbox(
-            &store, &producer, &topics, 2,
+            store, producer, &topics, 2,
         ))
         .expect("outbox");
     assert_eq!(
@@ -575,7 +575,7 @@ fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
     // Publishing again finds nothing new (the cursor moved).
     let again = rt
         .block_on(stockline_engine::outbox::publish_outbox(
-            &store, &producer, &topics, 2,
+            store, producer, &topics, 2,
         ))
         .expect("outbox");
     assert_eq!(again, 0);
