@@ -501,7 +501,7 @@ fn the_embedded_broker_is_restored_from_the_archive() {
     // The whole history is still one log: a rebuild from the archive equals live.
     let rebuilt_dir = tempfile::tempdir().expect("tempdir");
     rebuild(
-        RebuildSource::Archive { store: &store },
+        RebuildSource::Archive { store },
         rebuilt_dir.path(),
         &settings.topics.events,
         2,
@@ -605,7 +605,7 @@ fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
     // A rebuild decides the same notification (same id) but does not publish it.
     let rebuilt_dir = tempfile::tempdir().expect("tempdir");
     rebuild(
-        RebuildSource::Archive { store: &store },
+        RebuildSource::Archive { store },
         rebuilt_dir.path(),
         &topic,
         2,
@@ -616,7 +616,7 @@ fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
     let rebuilt = Store::open(rebuilt_dir.path(), OpenMode::ReadWrite).expect("store");
     let republished = rt
         .block_on(stockline_engine::outbox::publish_outbox(
-            &rebuilt, &producer, &topics, 2,
+            &rebuilt, producer, &topics, 2,
         ))
         .expect("outbox");
     assert_eq!(republished, 0, "a rebuild never publishes the past");
