@@ -501,7 +501,7 @@ fn the_embedded_broker_is_restored_from_the_archive() {
     // The whole history is still one log: a rebuild from the archive equals live.
     let rebuilt_dir = tempfile::tempdir().expect("tempdir");
     rebuild(
-        RebuildSource::Archive { store },
+        RebuildSource::Archive { store: &store },
         rebuilt_dir.path(),
         &settings.topics.events,
         2,
