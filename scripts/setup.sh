@@ -15,10 +15,17 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 missing=()
+# libclang itself (libclang.so.N or libclang-N.so.M), not libclang-cpp.so.N, which
+# some images carry without it and which bindgen cannot use.
 have_libclang() {
-    ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
-        || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 \
-        || ls /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1
+    local dir
+    for dir in /usr/lib/llvm-*/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu; do
+        if compgen -G "$dir/libclang.so*" >/dev/null \
+            || compgen -G "$dir/libclang-[0-9]*.so*" >/dev/null; then
+            return 0
+        fi
+    done
+    return 1
 }
 have_libclang || missing+=(libclang-dev)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
