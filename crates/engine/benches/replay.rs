@@ -1,13 +1,16 @@
 //! Replay benchmark (analysts' replays): events/s for at least 1M events.
 //!
 //! `cargo bench -p stockline-engine --bench replay` (`STOCKLINE_BENCH_EVENTS=N` to
-//! change the count). Builds a store whose archive holds N simulated events, then
-//! measures, from that archive:
+//! change the count; `STOCKLINE_BENCH_SOURCE=DIR` keeps the source store in `DIR`
+//! and reuses it on the next run with the same count, for profiling the replay
+//! alone). Builds a store whose archive holds N simulated events, then measures,
+//! from that archive:
 //! - the fold alone (decode + fold into in-memory ledgers: what a report or a
 //!   question about the past costs when nothing is written);
 //! - a full replay into a fresh store (`stockline replay`/`rebuild`: every read
 //!   model, history row and index written to RocksDB).
-//! Prints figures; asserts nothing.
+//!
+//! Prints figures; the only checks are that every record was folded and replayed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,82 +31,42 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PARTITIONS: u32 = 8;
 const TOPIC: &str = "bench.events";
 
+/// One record of a partition's log: (timestamp in ms, key, payload).
+type LogRecord = (i64, Option<Vec<u8>>, Vec<u8>);
+
 fn main() {
     let events: u64 = std::env::var("STOCKLINE_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
-
-    // 1. The log: simulated events, routed and encoded as the publisher does.
-    let started = Instant::now();
-    let start = chrono::DateTime::from_timestamp(1_795_420_800, 0).expect("instant");
-    let mut config = SimConfig::new(42, start);
-    config.step_ms = 20;
-    let mut simulator = Simulator::new(config);
-    let mut logs: BTreeMap<u32, Vec<(i64, Option<Vec<u8>>, Vec<u8>)>> = BTreeMap::new();
-    let mut records = 0u64;
-    for _ in 0..events {
-        let event = simulator.next_event();
-        let bytes = encode_event(&event).expect("encodes");
-        let time = event.occurred_at.timestamp_millis();
-        match &event.sku {
-            Some(sku) => {
-                let key = sku.as_str().as_bytes().to_vec();
-                let p = partition_for_key(&key, PARTITIONS);
-                logs.entry(p).or_default().push((time, Some(key), bytes));
-                records += 1;
-            }
-            None => {
-                for p in 0..PARTITIONS {
-                    logs.entry(p).or_default().push((time, None, bytes.clone()));
-                    records += 1;
-                }
-            }
+    let kept = std::env::var_os("STOCKLINE_BENCH_SOURCE")
+        .map(|d| std::path::PathBuf::from(d).join(format!("source-{events}")));
+    let source_dir = kept.clone().unwrap_or_else(|| dir.path().join("source"));
+    let complete = source_dir.join("stockline-bench-complete");
+    // A kept store of another store format is made again.
+    let reused = complete
+        .exists()
+        .then(|| Store::open(&source_dir, OpenMode::ReadOnly).ok())
+        .flatten();
+    let (source, records) = if let Some(source) = reused {
+        let records: u64 = source.positions(TOPIC).expect("positions").values().sum();
+        println!(
+            "reusing the source store {} ({records} records)",
+            source_dir.display()
+        );
+        (source, records)
+    } else {
+        if kept.is_some() && source_dir.exists() {
+            std::fs::remove_dir_all(&source_dir).expect("incomplete source store removed");
         }
-    }
-    println!(
-        "generated {events} events ({records} records over {PARTITIONS} partitions) in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-
-    // 2. A store whose archive holds them (the live projector's work, done here
-    //    without Kafka).
-    let source_dir = dir.path().join("source");
-    let source = Store::open(&source_dir, OpenMode::ReadWrite).expect("store");
-    source.start_bulk_load();
-    let partition_of: stockline_store::PartitionOf =
-        Arc::new(|key: &[u8]| partition_for_key(key, PARTITIONS));
-    let mut projection = Projection::new(source.clone(), TOPIC, partition_of);
-    let all: Vec<u32> = (0..PARTITIONS).collect();
-    projection.assign(&all).expect("assign");
-    let started = Instant::now();
-    for (partition, log) in &logs {
-        for (offset, (time, key, payload)) in log.iter().enumerate() {
-            projection
-                .apply(&RawRecord {
-                    partition: *partition,
-                    offset: offset as u64,
-                    timestamp_ms: *time,
-                    key: key.as_deref(),
-                    payload: Some(payload),
-                })
-                .expect("applies");
-            if offset % 50_000 == 49_999 {
-                projection.flush(false).expect("flush");
-            }
+        let source = build_source(events, &source_dir);
+        let records: u64 = source.positions(TOPIC).expect("positions").values().sum();
+        if kept.is_some() {
+            std::fs::write(&complete, b"").expect("marker");
         }
-        projection.flush(false).expect("flush");
-    }
-    source.finish_bulk_load().expect("flushed");
-    let projected = started.elapsed();
-    drop(projection);
-    drop(logs);
-    println!(
-        "projected into the source store in {:.1}s ({:.0} records/s)",
-        projected.as_secs_f64(),
-        records as f64 / projected.as_secs_f64()
-    );
+        (source, records)
+    };
 
     // 3. Fold alone, from the archive.
     let started = Instant::now();
@@ -155,4 +118,76 @@ fn main() {
         records as f64 / full.as_secs_f64()
     );
     println!("target: >= 500,000 events/s");
+}
+
+/// Generates `events` simulated events and projects them into a new store at
+/// `source_dir` (the live projector's work, done here without Kafka): its archive
+/// is the replay's input.
+fn build_source(events: u64, source_dir: &std::path::Path) -> Store {
+    // 1. The log: simulated events, routed and encoded as the publisher does.
+    let started = Instant::now();
+    let start = chrono::DateTime::from_timestamp(1_795_420_800, 0).expect("instant");
+    let mut config = SimConfig::new(42, start);
+    config.step_ms = 20;
+    let mut simulator = Simulator::new(config);
+    let mut logs: BTreeMap<u32, Vec<LogRecord>> = BTreeMap::new();
+    let mut records = 0u64;
+    for _ in 0..events {
+        let event = simulator.next_event();
+        let bytes = encode_event(&event).expect("encodes");
+        let time = event.occurred_at.timestamp_millis();
+        match &event.sku {
+            Some(sku) => {
+                let key = sku.as_str().as_bytes().to_vec();
+                let p = partition_for_key(&key, PARTITIONS);
+                logs.entry(p).or_default().push((time, Some(key), bytes));
+                records += 1;
+            }
+            None => {
+                for p in 0..PARTITIONS {
+                    logs.entry(p).or_default().push((time, None, bytes.clone()));
+                    records += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "generated {events} events ({records} records over {PARTITIONS} partitions) in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 2. A store whose archive holds them.
+    let source = Store::open(source_dir, OpenMode::ReadWrite).expect("store");
+    source.start_bulk_load();
+    let partition_of: stockline_store::PartitionOf =
+        Arc::new(|key: &[u8]| partition_for_key(key, PARTITIONS));
+    let mut projection = Projection::new(source.clone(), TOPIC, partition_of);
+    let all: Vec<u32> = (0..PARTITIONS).collect();
+    projection.assign(&all).expect("assign");
+    let started = Instant::now();
+    for (partition, log) in &logs {
+        for (offset, (time, key, payload)) in log.iter().enumerate() {
+            projection
+                .apply(&RawRecord {
+                    partition: *partition,
+                    offset: offset as u64,
+                    timestamp_ms: *time,
+                    key: key.as_deref(),
+                    payload: Some(payload),
+                })
+                .expect("applies");
+            if offset % 50_000 == 49_999 {
+                projection.flush(false).expect("flush");
+            }
+        }
+        projection.flush(false).expect("flush");
+    }
+    source.finish_bulk_load().expect("flushed");
+    let projected = started.elapsed();
+    println!(
+        "projected into the source store in {:.1}s ({:.0} records/s)",
+        projected.as_secs_f64(),
+        records as f64 / projected.as_secs_f64()
+    );
+    source
 }
