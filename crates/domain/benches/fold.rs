@@ -8,6 +8,13 @@
 //! dirty keys every 1,000 records.
 //!
 //! Run: `cargo bench -p stockline-domain --bench fold`. Target: >= 1,000,000 events/s.
+//!
+//! Instruction counts (deterministic, unlike wall time on a shared machine): with
+//! `FOLD_BENCH_ONCE=1` the binary folds the traffic once in [`fold_traffic`] and
+//! exits, so that
+//! `FOLD_BENCH_ONCE=1 valgrind --tool=callgrind --toggle-collect='*fold_traffic*' <bench binary>`
+//! counts the timed loop alone (divide by the record count for instructions per
+//! record).
 
 use std::hint::black_box;
 
@@ -26,6 +33,20 @@ const SEED: u64 = 0x5eed_f01d;
 /// Records between two `take_dirty` calls, as a projector batch.
 const BATCH: usize = 1_000;
 
+/// The timed loop: every record folded, the dirty keys drained every [`BATCH`].
+#[inline(never)]
+fn fold_traffic(
+    ledger: &mut Ledger,
+    traffic: &[(stockline_domain::Event, stockline_domain::LogTime)],
+) {
+    for batch in traffic.chunks(BATCH) {
+        for (event, t) in batch {
+            black_box(fold(ledger, event, *t));
+        }
+        black_box(ledger.take_dirty());
+    }
+}
+
 fn fold_realistic_mix(c: &mut Criterion) {
     let generated = support::realistic_log(support::Mix::PARTITION, SEED, RECORDS);
     let mut base = Ledger::new();
@@ -34,6 +55,16 @@ fn fold_realistic_mix(c: &mut Criterion) {
     }
     base.take_dirty();
     let traffic = &generated.traffic;
+    if std::env::var_os("FOLD_BENCH_ONCE").is_some() {
+        let mut ledger = base.clone();
+        fold_traffic(&mut ledger, traffic);
+        eprintln!(
+            "fold bench: folded {} records once ({} holds remembered)",
+            traffic.len(),
+            ledger.holds().len()
+        );
+        return;
+    }
     describe(&base, generated.setup.len(), traffic);
 
     let mut group = c.benchmark_group("fold");
@@ -45,12 +76,7 @@ fn fold_realistic_mix(c: &mut Criterion) {
         b.iter_batched(
             || base.clone(),
             |mut ledger| {
-                for batch in traffic.chunks(BATCH) {
-                    for (event, t) in batch {
-                        black_box(fold(&mut ledger, event, *t));
-                    }
-                    black_box(ledger.take_dirty());
-                }
+                fold_traffic(&mut ledger, traffic);
                 ledger
             },
             BatchSize::LargeInput,

@@ -13,7 +13,7 @@
 //! 4. apply the event, checking everything before changing anything, so an event
 //!    either applies whole or not at all.
 
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -25,8 +25,9 @@ use crate::event::{
 use crate::ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, LocationId, Sku};
 use crate::state::{
     Allocation, ChannelConfig, DEDUPE_WINDOW_MS, Hold, HoldStatus, IncomingLine, Ledger,
-    LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry, stock_row,
+    LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,
 };
+use crate::tables::SkuState;
 use crate::time::LogTime;
 use crate::validate::{InvalidEvent, state_name};
 use crate::view::{channel_view, eligible_view};
@@ -309,7 +310,7 @@ impl Ledger {
                 forgotten.status.is_closed(),
                 "closed-hold queue names {hold_id}, which is open"
             );
-            self.dirty.holds.remove(&hold_id);
+            // Its id leaves the dirty holds at the next drain (no longer tracked).
             self.dirty.holds_forgotten.insert(hold_id, forgotten);
         }
         now
@@ -569,22 +570,19 @@ impl Ledger {
                     kind: "waitlist_left",
                     field: "sku",
                 })?;
-                let Some(entries) = self.waitlists.get_mut(sku) else {
-                    return Ok(Some(Rejection::NotOnWaitlist {
-                        customer_ref: customer_ref.clone(),
-                    }));
-                };
-                let before = entries.len();
-                entries.retain(|e| &e.customer_ref != customer_ref);
-                if entries.len() == before {
+                let on_list = self
+                    .skus
+                    .get(sku)
+                    .is_some_and(|s| s.waitlist.iter().any(|e| &e.customer_ref == customer_ref));
+                if !on_list {
                     return Ok(Some(Rejection::NotOnWaitlist {
                         customer_ref: customer_ref.clone(),
                     }));
                 }
-                if entries.is_empty() {
-                    self.waitlists.remove(sku);
-                }
-                self.dirty.waitlists.insert(sku.clone());
+                self.skus.change_waitlist(sku, |entries| {
+                    entries.retain(|e| &e.customer_ref != customer_ref);
+                });
+                self.dirty.waitlists.push(sku.clone());
                 Ok(None)
             }
             Payload::LocationDefined {
@@ -637,18 +635,18 @@ impl Ledger {
             Payload::AllocationSet { channel, quantity } => {
                 let site = event.require_site()?;
                 self.require_location(site.location)?;
-                let key = (site.sku.clone(), site.location.clone(), channel.clone());
-                let before = self.allocations.get(&key).copied().unwrap_or_default();
+                let before = self.skus.allocation(site.sku, site.location, channel);
                 let after = Allocation {
                     allocated: *quantity,
                     in_use: before.in_use,
                 };
-                if after == Allocation::default() {
-                    self.allocations.remove(&key);
-                } else {
-                    self.allocations.insert(key.clone(), after);
-                }
-                self.dirty.allocations.insert(key);
+                self.skus
+                    .set_allocation(site.sku, site.location, channel, after);
+                self.dirty.allocations.push((
+                    site.sku.clone(),
+                    site.location.clone(),
+                    channel.clone(),
+                ));
                 if before != after {
                     effects.push(Effect::AllocationChanged {
                         sku: site.sku.clone(),
@@ -721,28 +719,54 @@ impl Ledger {
             if edit.after == edit.before {
                 continue;
             }
-            let key = (edit.sku.clone(), edit.location.clone());
-            self.stock.insert(key.clone(), edit.after);
-            self.dirty.stock.insert(key);
-            effects.push(Effect::StockChanged {
-                sku: edit.sku.clone(),
-                location: edit.location.clone(),
-                before: edit.before,
-                after: edit.after,
-                cause: edit.cause,
-            });
-            let deficit_before = edit.before.obligations() - edit.before.on_hand;
-            let deficit_after = edit.after.obligations() - edit.after.on_hand;
-            if deficit_after > 0 && deficit_after > deficit_before {
-                effects.push(Effect::Shortfall {
-                    sku: edit.sku.clone(),
-                    location: edit.location.clone(),
-                    on_hand: edit.after.on_hand,
-                    obligations: edit.after.obligations(),
+            let Edit {
+                sku,
+                location,
+                before,
+                after,
+                cause,
+            } = edit;
+            let raised = after.available() > before.available();
+            let dirty = &mut self.dirty;
+            let waiting = self
+                .skus
+                .write_stock(&sku, &location, after, |state, index| {
+                    let row = &mut state.stock[index];
+                    if row.marked != dirty.epoch {
+                        row.marked = dirty.epoch;
+                        dirty.stock.push(row.key.clone());
+                    }
+                    raised && !state.waitlist.is_empty()
                 });
-            }
-            if edit.after.available() > edit.before.available() {
-                self.notify_waitlist(&edit.sku, &edit.location, edit.after.available(), effects);
+            let deficit_before = before.obligations() - before.on_hand;
+            let deficit_after = after.obligations() - after.on_hand;
+            let shortfall =
+                (deficit_after > 0 && deficit_after > deficit_before).then(|| Effect::Shortfall {
+                    sku: sku.clone(),
+                    location: location.clone(),
+                    on_hand: after.on_hand,
+                    obligations: after.obligations(),
+                });
+            if waiting {
+                effects.push(Effect::StockChanged {
+                    sku: sku.clone(),
+                    location: location.clone(),
+                    before,
+                    after,
+                    cause,
+                });
+                effects.extend(shortfall);
+                self.notify_waitlist(&sku, &location, after.available(), effects);
+            } else {
+                // The edit's ids move into the effect: nothing else needs them.
+                effects.push(Effect::StockChanged {
+                    sku,
+                    location,
+                    before,
+                    after,
+                    cause,
+                });
+                effects.extend(shortfall);
             }
         }
         Ok(())
@@ -758,27 +782,6 @@ impl Ledger {
             &quantities,
             self.allocations_at(sku, location),
         )
-    }
-
-    /// The stock row at (`sku`, `location`) and what `channel` may promise there,
-    /// for a location the caller found active and sold from by the channel (the
-    /// checks [`channel_view`] starts with): a hold decision reads the row once and
-    /// edits the copy it decided on.
-    fn view_at_eligible(
-        &self,
-        channel: &ChannelId,
-        channel_config: &ChannelConfig,
-        sku: &Sku,
-        location: &LocationId,
-    ) -> (Quantities, i64) {
-        let quantities = self.quantities(sku, location);
-        let view = eligible_view(
-            channel,
-            channel_config.buffer,
-            &quantities,
-            self.allocations_at(sku, location),
-        );
-        (quantities, view)
     }
 
     fn request_hold(
@@ -855,7 +858,7 @@ impl Ledger {
                 hold.rejection = Some(rejection.clone());
                 slot.insert(hold);
                 self.closed_holds.push_back((now, hold_id.clone()));
-                self.dirty.holds.insert(hold_id.clone());
+                self.dirty.holds.push(hold_id.clone());
                 effects.push(Effect::HoldRejected {
                     hold_id: hold_id.clone(),
                     sku: sku.clone(),
@@ -865,9 +868,9 @@ impl Ledger {
             }
             Ok((location, before)) => {
                 let own_unused = self
-                    .allocations
-                    .get(&(sku.clone(), location.clone(), event.channel.clone()))
-                    .map_or(0, Allocation::unused);
+                    .skus
+                    .allocation(sku, &location, &event.channel)
+                    .unused();
                 let allocation_units = own_unused.min(*quantity);
                 hold.location = Some(location.clone());
                 hold.status = HoldStatus::Held;
@@ -900,7 +903,7 @@ impl Ledger {
                     quantity: *quantity,
                     expires_at,
                 });
-                self.dirty.holds.insert(hold_id.clone());
+                self.dirty.holds.push(hold_id.clone());
                 None
             }
         }
@@ -939,6 +942,8 @@ impl Ledger {
                 channel: channel.clone(),
             });
         };
+        // The SKU's rows, found once for every location considered.
+        let sku_state = self.skus.get(sku);
         match (location, group) {
             (Some(location), _) => {
                 let Some(config) = self.config.locations.get(location) else {
@@ -964,7 +969,7 @@ impl Ledger {
                 }
                 // Checked above: the location is active and the channel sells there.
                 let (quantities, available) =
-                    self.view_at_eligible(channel, channel_config, sku, location);
+                    view_at_eligible(sku_state, channel, channel_config, location);
                 if available < quantity {
                     return Err(Rejection::InsufficientAvailability {
                         requested: quantity,
@@ -985,7 +990,7 @@ impl Ledger {
                         continue;
                     }
                     let (quantities, available) =
-                        self.view_at_eligible(channel, channel_config, sku, member);
+                        view_at_eligible(sku_state, channel, channel_config, member);
                     // Strictly greater: the first (smallest id) wins ties.
                     if best.is_none_or(|(best_available, _, _)| available > best_available) {
                         best = Some((available, member, quantities));
@@ -1022,22 +1027,20 @@ impl Ledger {
         in_use_delta: i64,
         consumed: i64,
     ) {
-        let key = (sku.clone(), location.clone(), channel.clone());
-        let before = self.allocations.get(&key).copied().unwrap_or_default();
+        let before = self.skus.allocation(sku, location, channel);
         let after = Allocation {
             allocated: (before.allocated - consumed).max(0),
             in_use: before.in_use + in_use_delta,
         };
         assert!(
             after.in_use >= 0,
-            "allocation in use went negative at {key:?}"
+            "allocation in use went negative at {:?}",
+            (sku, location, channel)
         );
-        if after == Allocation::default() {
-            self.allocations.remove(&key);
-        } else {
-            self.allocations.insert(key.clone(), after);
-        }
-        self.dirty.allocations.insert(key);
+        self.skus.set_allocation(sku, location, channel, after);
+        self.dirty
+            .allocations
+            .push((sku.clone(), location.clone(), channel.clone()));
     }
 
     fn transition(
@@ -1125,7 +1128,7 @@ impl Ledger {
             (hold.quantity, hold.allocation_units, hold.expires_at);
         let (from, was_confirmed, was_expiring) = (hold.status, hold.confirmed, hold.can_expire());
         let (mut status, mut confirmed, mut ready_at) = (from, was_confirmed, hold.ready_at);
-        let before = stock_row(&self.stock, &sku, &location);
+        let before = self.skus.quantities(&sku, &location);
         let mut edit = Edit {
             sku: sku.clone(),
             location: location.clone(),
@@ -1189,7 +1192,7 @@ impl Ledger {
             to: status,
             confirmed,
         });
-        self.dirty.holds.insert(hold_id.clone());
+        self.dirty.holds.push(hold_id.clone());
         if allocation_in_use_delta != 0 || allocation_consumed != 0 {
             self.change_allocation(
                 &sku,
@@ -1228,7 +1231,7 @@ impl Ledger {
             hold.allocation_units,
         );
         self.closed_holds.push_back((expires_at, hold_id.clone()));
-        self.dirty.holds.insert(hold_id.clone());
+        self.dirty.holds.push(hold_id.clone());
         effects.push(Effect::HoldChanged {
             hold_id: hold_id.clone(),
             sku: sku.clone(),
@@ -1281,18 +1284,19 @@ impl Ledger {
             }
             (None, None) => unreachable!("validate() requires a location or a group"),
         };
-        let entries = self.waitlists.entry(sku.clone()).or_default();
-        // Joining again replaces the earlier wish for the same target.
-        entries.retain(|e| !(&e.customer_ref == customer_ref && e.target == target));
-        entries.push(WaitlistEntry {
-            customer_ref: customer_ref.clone(),
-            target: target.clone(),
-            quantity,
-            channel: event.channel.clone(),
-            joined_event_id: event.event_id,
-            joined_at: now,
+        self.skus.change_waitlist(&sku, |entries| {
+            // Joining again replaces the earlier wish for the same target.
+            entries.retain(|e| !(&e.customer_ref == customer_ref && e.target == target));
+            entries.push(WaitlistEntry {
+                customer_ref: customer_ref.clone(),
+                target: target.clone(),
+                quantity,
+                channel: event.channel.clone(),
+                joined_event_id: event.event_id,
+                joined_at: now,
+            });
         });
-        self.dirty.waitlists.insert(sku.clone());
+        self.dirty.waitlists.push(sku.clone());
         // Already available: tell them now rather than at the next change.
         let locations: Vec<LocationId> = match &target {
             WaitTarget::Location(location) => vec![location.clone()],
@@ -1318,37 +1322,63 @@ impl Ledger {
         available: i64,
         effects: &mut Vec<Effect>,
     ) {
-        let Some(entries) = self.waitlists.get_mut(sku) else {
+        if self.skus.get(sku).is_none_or(|s| s.waitlist.is_empty()) {
             return;
-        };
+        }
         let location_groups = self.config.locations.get(location).map(|l| &l.groups);
         let mut notified_any = false;
-        entries.retain(|entry| {
-            let covers = match &entry.target {
-                WaitTarget::Location(l) => l == location,
-                WaitTarget::Group(g) => location_groups.is_some_and(|groups| groups.contains(g)),
-            };
-            if !covers || available < entry.quantity {
-                return true;
-            }
-            notified_any = true;
-            effects.push(Effect::WaitlistNotified {
-                notification_id: notification_id(sku, entry),
-                sku: sku.clone(),
-                location: location.clone(),
-                customer_ref: entry.customer_ref.clone(),
-                quantity: entry.quantity,
-                available,
+        self.skus.change_waitlist(sku, |entries| {
+            entries.retain(|entry| {
+                let covers = match &entry.target {
+                    WaitTarget::Location(l) => l == location,
+                    WaitTarget::Group(g) => {
+                        location_groups.is_some_and(|groups| groups.contains(g))
+                    }
+                };
+                if !covers || available < entry.quantity {
+                    return true;
+                }
+                notified_any = true;
+                effects.push(Effect::WaitlistNotified {
+                    notification_id: notification_id(sku, entry),
+                    sku: sku.clone(),
+                    location: location.clone(),
+                    customer_ref: entry.customer_ref.clone(),
+                    quantity: entry.quantity,
+                    available,
+                });
+                false
             });
-            false
         });
         if notified_any {
-            if entries.is_empty() {
-                self.waitlists.remove(sku);
-            }
-            self.dirty.waitlists.insert(sku.clone());
+            self.dirty.waitlists.push(sku.clone());
         }
     }
+}
+
+/// The stock row at `location` of a SKU (`sku_state`) and what `channel` may
+/// promise there, for a location the caller found active and sold from by the
+/// channel (the checks [`channel_view`] starts with): a hold decision reads the row
+/// once and edits the copy it decided on.
+fn view_at_eligible(
+    sku_state: Option<&SkuState>,
+    channel: &ChannelId,
+    channel_config: &ChannelConfig,
+    location: &LocationId,
+) -> (Quantities, i64) {
+    let Some(state) = sku_state else {
+        let zero = Quantities::default();
+        let view = eligible_view(channel, channel_config.buffer, &zero, std::iter::empty());
+        return (zero, view);
+    };
+    let quantities = state.quantities(location);
+    let view = eligible_view(
+        channel,
+        channel_config.buffer,
+        &quantities,
+        state.allocations_at(location),
+    );
+    (quantities, view)
 }
 
 /// The deterministic id of the notification that closes a waitlist entry: the same

@@ -75,6 +75,30 @@ fn compare_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
+/// The first eight bytes of an id as a big-endian integer, zero-padded. Ids contain
+/// no zero byte (they are printable ASCII), so when the prefixes of two ids differ,
+/// the ids compare as their prefixes do; when they are equal, the ids must still be
+/// compared (unless both are at most eight bytes long: then they are equal).
+#[inline]
+pub(crate) fn prefix64(bytes: &[u8]) -> u64 {
+    if let Some(head) = bytes.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
+    }
+    let mut word = 0u64;
+    for (i, byte) in bytes.iter().enumerate() {
+        word |= u64::from(*byte) << (56 - 8 * i);
+    }
+    word
+}
+
+/// [`prefix64`] over sixteen bytes.
+#[inline]
+pub(crate) fn prefix128(bytes: &[u8]) -> u128 {
+    let high = prefix64(bytes);
+    let low = bytes.get(8..).map_or(0, prefix64);
+    (u128::from(high) << 64) | u128::from(low)
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
         $(#[$meta])*
@@ -130,6 +154,20 @@ macro_rules! id_type {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// See [`prefix64`]. (Not every id type is sorted or searched by it.)
+            #[inline]
+            #[allow(dead_code)]
+            pub(crate) fn prefix64(&self) -> u64 {
+                prefix64(self.0.as_bytes())
+            }
+
+            /// See [`prefix128`].
+            #[inline]
+            #[allow(dead_code)]
+            pub(crate) fn prefix128(&self) -> u128 {
+                prefix128(self.0.as_bytes())
             }
         }
 
@@ -259,6 +297,40 @@ mod tests {
             Err(IdError::TooLong { len_bytes: 129, .. })
         ));
         assert!(OrderId::new("x".repeat(ID_LEN_MAX)).is_ok());
+    }
+
+    #[test]
+    fn prefixes_order_like_the_ids_when_they_differ() {
+        let ids = [
+            "!",
+            "a",
+            "a!",
+            "ab",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgh!",
+            "abcdefgi",
+            "b",
+            "~",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "abcdefghijklmnop!",
+        ];
+        for a in ids {
+            for b in ids {
+                let (x, y) = (Sku::new(a).expect("valid"), Sku::new(b).expect("valid"));
+                if x.prefix64() != y.prefix64() {
+                    assert_eq!(x.prefix64().cmp(&y.prefix64()), a.cmp(b), "{a} {b}");
+                } else if a.len() <= 8 && b.len() <= 8 {
+                    assert_eq!(a, b);
+                }
+                if x.prefix128() != y.prefix128() {
+                    assert_eq!(x.prefix128().cmp(&y.prefix128()), a.cmp(b), "{a} {b}");
+                } else if a.len() <= 16 && b.len() <= 16 {
+                    assert_eq!(a, b);
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@
 pub mod analytics;
 pub mod event;
 pub mod fold;
+mod hash;
 pub mod ids;
 pub mod state;
+mod tables;
 pub mod time;
 pub mod validate;
 pub mod view;
@@ -26,8 +28,9 @@ pub use ids::{
     ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku,
 };
 pub use state::{
-    Allocation, ChannelConfig, Config, DEDUPE_WINDOW_MS, Dirty, Hold, HoldStatus, IncomingLine,
-    Ledger, LedgerParts, LocationConfig, Quantities, TransferLine, WaitTarget, WaitlistEntry,
+    Allocation, AllocationView, ChannelConfig, Config, DEDUPE_WINDOW_MS, Dirty, Hold, HoldStatus,
+    HoldView, IncomingLine, Ledger, LedgerParts, LocationConfig, Quantities, StockView,
+    TransferLine, WaitTarget, WaitlistEntry, WaitlistView,
 };
 pub use time::LogTime;
 pub use validate::InvalidEvent;

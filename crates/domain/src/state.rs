@@ -1,15 +1,22 @@
 //! The ledger's state: plain data, one [`Ledger`] per Kafka partition.
 //!
-//! Everything here is ordered (`BTreeMap`) so that iterating the state, and
-//! therefore what the projector writes, is deterministic. The only hash map is the
-//! seen-event set, which is looked up, never iterated (its order lives in a queue).
+//! Iterating the state, and therefore what the projector writes, is deterministic:
+//! ordered maps where order matters (configuration, expiries, purchase-order and
+//! transfer lines, the dirty keys handed to the projector), and hash maps only for
+//! what the fold looks up by key on every record (stock rows, allocations and
+//! waitlists grouped by SKU, holds by id, seen event ids). The views over the hashed
+//! ones ([`StockView`], [`HoldView`], ...) list them sorted by key; nothing iterates
+//! a hash map in its own order where it could reach an output.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::{EventId, HoldKind, LocationKind};
+use crate::hash::IdHashMap;
 use crate::ids::{ChannelId, CustomerRef, DocumentId, GroupId, HoldId, LocationId, OrderId, Sku};
+use crate::tables::SkuTable;
+pub use crate::tables::{AllocationView, HoldView, StockView, WaitlistView};
 use crate::time::LogTime;
 
 /// The quantity states of one SKU at one location, as the industry names them.
@@ -309,7 +316,7 @@ pub const DEDUPE_WINDOW_MS: i64 = 7 * 24 * 3_600 * 1_000;
 /// Event ids seen within the dedupe window, with the log time they were applied at.
 #[derive(Debug, Clone, Default)]
 pub struct SeenEvents {
-    pub(crate) by_id: HashMap<EventId, LogTime>,
+    pub(crate) by_id: IdHashMap<EventId, LogTime>,
     /// In application order; log time is monotonic, so also in time order.
     pub(crate) in_order: VecDeque<(LogTime, EventId)>,
 }
@@ -390,6 +397,63 @@ impl Dirty {
     }
 }
 
+/// What the fold records as it changes rows, turned into a [`Dirty`] by
+/// [`Ledger::take_dirty`]: vectors to push to, sorted and deduplicated once per
+/// drain rather than a B-tree insert per change.
+#[derive(Debug, Clone)]
+pub(crate) struct DirtyLog {
+    /// Counts drains. A stock row whose `marked` equals it is already in `stock`.
+    pub(crate) epoch: u64,
+    /// Each row at most once per drain (see `epoch`).
+    pub(crate) stock: Vec<(Sku, LocationId)>,
+    /// Possibly repeated.
+    pub(crate) allocations: Vec<(Sku, LocationId, ChannelId)>,
+    /// Possibly repeated, and possibly naming holds forgotten since: a drain keeps
+    /// the ids the ledger still tracks (a forgotten id used again is tracked again).
+    pub(crate) holds: Vec<HoldId>,
+    pub(crate) holds_forgotten: BTreeMap<HoldId, Hold>,
+    /// Possibly repeated.
+    pub(crate) waitlists: Vec<Sku>,
+    pub(crate) incoming: BTreeSet<(Sku, LocationId, DocumentId)>,
+    pub(crate) transfers: BTreeSet<(Sku, DocumentId)>,
+    pub(crate) seen_added: Vec<(EventId, LogTime)>,
+    pub(crate) seen_evicted: Vec<EventId>,
+    pub(crate) config: bool,
+}
+
+impl Default for DirtyLog {
+    fn default() -> Self {
+        DirtyLog {
+            // Rows start unmarked (0).
+            epoch: 1,
+            stock: Vec::new(),
+            allocations: Vec::new(),
+            holds: Vec::new(),
+            holds_forgotten: BTreeMap::new(),
+            waitlists: Vec::new(),
+            incoming: BTreeSet::new(),
+            transfers: BTreeSet::new(),
+            seen_added: Vec::new(),
+            seen_evicted: Vec::new(),
+            config: false,
+        }
+    }
+}
+
+/// The keys of `keys` as a set, leaving `keys` empty (its capacity kept for the next
+/// drain). Sorted on integer prefixes of their ids first (see `ids::prefix64`), then
+/// on the keys where prefixes tie: string comparisons were most of a drain's cost.
+fn sorted_set<K: Ord>(keys: &mut Vec<K>, prefix: impl Fn(&K) -> (u128, u64)) -> BTreeSet<K> {
+    if keys.len() < 2 {
+        return keys.drain(..).collect();
+    }
+    let mut keyed: Vec<((u128, u64), K)> = keys.drain(..).map(|k| (prefix(&k), k)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    // Collecting sorted keys into a set checks the order in one pass and drops
+    // repeats.
+    keyed.into_iter().map(|(_, k)| k).collect()
+}
+
 /// Everything a [`Ledger`] is made of, as rows: what the projector persists and
 /// restores. Derived indexes (expiry queue, closed-hold queue) are rebuilt.
 #[derive(Debug, Clone, Default)]
@@ -408,22 +472,21 @@ pub struct LedgerParts {
 }
 
 /// The fold state of one partition.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Ledger {
     pub(crate) log_time: LogTime,
     pub(crate) config: Config,
-    pub(crate) stock: BTreeMap<(Sku, LocationId), Quantities>,
-    pub(crate) allocations: BTreeMap<(Sku, LocationId, ChannelId), Allocation>,
-    pub(crate) holds: BTreeMap<HoldId, Hold>,
+    /// Stock rows, exclusive allocations and waitlists, by SKU.
+    pub(crate) skus: SkuTable,
+    pub(crate) holds: IdHashMap<HoldId, Hold>,
     /// Unconfirmed open holds by expiry time.
     pub(crate) expiries: BTreeSet<(LogTime, HoldId)>,
     /// Closed holds by the log time they closed, to forget them after the window.
     pub(crate) closed_holds: VecDeque<(LogTime, HoldId)>,
-    pub(crate) waitlists: BTreeMap<Sku, Vec<WaitlistEntry>>,
     pub(crate) incoming: BTreeMap<(Sku, LocationId, DocumentId), IncomingLine>,
     pub(crate) transfers: BTreeMap<(Sku, DocumentId), TransferLine>,
     pub(crate) seen: SeenEvents,
-    pub(crate) dirty: Dirty,
+    pub(crate) dirty: DirtyLog,
 }
 
 /// Ledgers are equal when their state is; pending dirty keys are bookkeeping for the
@@ -432,15 +495,34 @@ impl PartialEq for Ledger {
     fn eq(&self, other: &Self) -> bool {
         self.log_time == other.log_time
             && self.config == other.config
-            && self.stock == other.stock
-            && self.allocations == other.allocations
-            && self.holds == other.holds
+            && self.stock() == other.stock()
+            && self.allocations() == other.allocations()
+            && self.holds() == other.holds()
             && self.expiries == other.expiries
             && sorted(&self.closed_holds) == sorted(&other.closed_holds)
-            && self.waitlists == other.waitlists
+            && self.waitlists() == other.waitlists()
             && self.incoming == other.incoming
             && self.transfers == other.transfers
             && self.seen == other.seen
+    }
+}
+
+/// The state in key order (as the views list it); dirty keys left out.
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("log_time", &self.log_time)
+            .field("config", &self.config)
+            .field("stock", &self.stock())
+            .field("allocations", &self.allocations())
+            .field("holds", &self.holds())
+            .field("expiries", &self.expiries)
+            .field("closed_holds", &self.closed_holds)
+            .field("waitlists", &self.waitlists())
+            .field("incoming", &self.incoming)
+            .field("transfers", &self.transfers)
+            .field("seen", &self.seen.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -466,26 +548,25 @@ impl Ledger {
     }
 
     pub fn quantities(&self, sku: &Sku, location: &LocationId) -> Quantities {
-        stock_row(&self.stock, sku, location)
+        self.skus.quantities(sku, location)
     }
 
-    pub fn stock(&self) -> &BTreeMap<(Sku, LocationId), Quantities> {
-        &self.stock
+    /// Every stock row, as a map from (SKU, location).
+    pub fn stock(&self) -> StockView<'_> {
+        self.skus.stock()
     }
 
-    /// Every (SKU, location) row of one SKU.
+    /// Every (SKU, location) row of one SKU, in location order.
     pub fn stock_of<'a>(
         &'a self,
         sku: &'a Sku,
     ) -> impl Iterator<Item = (&'a LocationId, &'a Quantities)> + 'a {
-        self.stock
-            .range((sku.clone(), min_location())..)
-            .take_while(move |((s, _), _)| s == sku)
-            .map(|((_, loc), q)| (loc, q))
+        self.skus.stock().of_sku(sku)
     }
 
-    pub fn allocations(&self) -> &BTreeMap<(Sku, LocationId, ChannelId), Allocation> {
-        &self.allocations
+    /// Every exclusive allocation, as a map from (SKU, location, channel).
+    pub fn allocations(&self) -> AllocationView<'_> {
+        self.skus.allocations()
     }
 
     /// The exclusive allocations at one (SKU, location), by channel.
@@ -494,22 +575,24 @@ impl Ledger {
         sku: &'a Sku,
         location: &'a LocationId,
     ) -> impl Iterator<Item = (&'a ChannelId, &'a Allocation)> + 'a {
-        self.allocations
-            .range((sku.clone(), location.clone(), min_channel())..)
-            .take_while(move |((s, l, _), _)| s == sku && l == location)
-            .map(|((_, _, c), a)| (c, a))
+        self.skus
+            .get(sku)
+            .into_iter()
+            .flat_map(move |s| s.allocations_at(location))
     }
 
     pub fn hold(&self, hold_id: &HoldId) -> Option<&Hold> {
-        self.holds.get(hold_id)
+        self.holds().get(hold_id)
     }
 
-    pub fn holds(&self) -> &BTreeMap<HoldId, Hold> {
-        &self.holds
+    /// Every hold remembered, as a map from hold id.
+    pub fn holds(&self) -> HoldView<'_> {
+        HoldView::new(&self.holds)
     }
 
-    pub fn waitlists(&self) -> &BTreeMap<Sku, Vec<WaitlistEntry>> {
-        &self.waitlists
+    /// Every non-empty waitlist, as a map from SKU.
+    pub fn waitlists(&self) -> WaitlistView<'_> {
+        self.skus.waitlists()
     }
 
     pub fn incoming(&self) -> &BTreeMap<(Sku, LocationId, DocumentId), IncomingLine> {
@@ -541,17 +624,26 @@ impl Ledger {
         let mut ledger = Ledger {
             log_time: parts.log_time,
             config: parts.config,
-            stock: parts.stock.into_iter().collect(),
-            allocations: parts.allocations.into_iter().collect(),
-            waitlists: parts
-                .waitlists
-                .into_iter()
-                .filter(|(_, entries)| !entries.is_empty())
-                .collect(),
             incoming: parts.incoming.into_iter().collect(),
             transfers: parts.transfers.into_iter().collect(),
             ..Ledger::default()
         };
+        // A key given twice keeps its last value, as collecting into a map would.
+        for ((sku, location), quantities) in parts.stock {
+            ledger
+                .skus
+                .write_stock(&sku, &location, quantities, |_, _| ());
+        }
+        for ((sku, location, channel), allocation) in parts.allocations {
+            ledger
+                .skus
+                .set_allocation(&sku, &location, &channel, allocation);
+        }
+        for (sku, entries) in parts.waitlists {
+            if !entries.is_empty() {
+                ledger.skus.change_waitlist(&sku, |list| *list = entries);
+            }
+        }
         let mut closed = Vec::new();
         for hold in parts.holds {
             if hold.status.is_closed() {
@@ -585,7 +677,25 @@ impl Ledger {
 
     /// The keys changed since the last call: what the projector must write.
     pub fn take_dirty(&mut self) -> Dirty {
-        std::mem::take(&mut self.dirty)
+        let log = &mut self.dirty;
+        // Rows marked with the old epoch are unmarked from here on.
+        log.epoch += 1;
+        let holds = &self.holds;
+        log.holds.retain(|id| holds.contains_key(id));
+        Dirty {
+            stock: sorted_set(&mut log.stock, |(s, l)| (s.prefix128(), l.prefix64())),
+            allocations: sorted_set(&mut log.allocations, |(s, l, _)| {
+                (s.prefix128(), l.prefix64())
+            }),
+            holds: sorted_set(&mut log.holds, |id| (id.prefix128(), 0)),
+            holds_forgotten: std::mem::take(&mut log.holds_forgotten),
+            waitlists: sorted_set(&mut log.waitlists, |s| (s.prefix128(), 0)),
+            incoming: std::mem::take(&mut log.incoming),
+            transfers: std::mem::take(&mut log.transfers),
+            seen_added: std::mem::take(&mut log.seen_added),
+            seen_evicted: std::mem::take(&mut log.seen_evicted),
+            config: std::mem::take(&mut log.config),
+        }
     }
 
     /// Checks every cross-structure invariant of the state. Cost is linear in the
@@ -595,7 +705,7 @@ impl Ledger {
         let mut committed: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
         let mut in_use: BTreeMap<(Sku, LocationId, ChannelId), i64> = BTreeMap::new();
         let mut expiring = BTreeSet::new();
-        for (id, hold) in &self.holds {
+        for (id, hold) in self.holds() {
             if id != &hold.hold_id {
                 return Err(format!(
                     "hold stored under {id} says it is {}",
@@ -627,7 +737,7 @@ impl Ledger {
         if expiring != self.expiries {
             return Err("expiry index differs from the open unconfirmed holds".into());
         }
-        for (key, q) in &self.stock {
+        for (key, q) in self.stock() {
             q.assert_invariants();
             let want_reserved = reserved.remove(key).unwrap_or(0);
             let want_committed = committed.remove(key).unwrap_or(0);
@@ -645,7 +755,7 @@ impl Ledger {
         {
             return Err(format!("open holds at {key:?} have no stock row"));
         }
-        for (key, allocation) in &self.allocations {
+        for (key, allocation) in self.allocations() {
             let want = in_use.remove(key).unwrap_or(0);
             if allocation.in_use != want {
                 return Err(format!(
@@ -667,7 +777,7 @@ impl Ledger {
                 .entry((sku.clone(), line.to.clone()))
                 .or_default() += line.in_transit();
         }
-        for (key, q) in &self.stock {
+        for (key, q) in self.stock() {
             let want_incoming = incoming.remove(key).unwrap_or(0);
             let want_in_transit = in_transit.remove(key).unwrap_or(0);
             if q.incoming != want_incoming || q.in_transit != want_in_transit {
@@ -691,32 +801,4 @@ impl Ledger {
         }
         Ok(())
     }
-}
-
-/// A row of `stock`, zero where there is none. A function of the map alone, so that
-/// the fold can read it while it has a hold of the hold map borrowed for update.
-pub(crate) fn stock_row(
-    stock: &BTreeMap<(Sku, LocationId), Quantities>,
-    sku: &Sku,
-    location: &LocationId,
-) -> Quantities {
-    stock
-        .get(&(sku.clone(), location.clone()))
-        .copied()
-        .unwrap_or_default()
-}
-
-/// The smallest possible location id, to start a range scan at ("!", 0x21, is the
-/// smallest byte an id may contain). Made once: scans run on every hold decision.
-fn min_location() -> LocationId {
-    static MIN: std::sync::OnceLock<LocationId> = std::sync::OnceLock::new();
-    MIN.get_or_init(|| LocationId::new("!").expect("\"!\" is a valid id"))
-        .clone()
-}
-
-/// The smallest possible channel id, to start a range scan at.
-fn min_channel() -> ChannelId {
-    static MIN: std::sync::OnceLock<ChannelId> = std::sync::OnceLock::new();
-    MIN.get_or_init(|| ChannelId::new("!").expect("\"!\" is a valid id"))
-        .clone()
 }

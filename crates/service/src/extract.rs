@@ -161,8 +161,14 @@ impl FromRequestParts<AppState> for WaitFor {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ApiQuery(consistency) =
-            ApiQuery::<Consistency>::from_request_parts(parts, state).await?;
+        // Most reads carry no query string at all.
+        let consistency = if parts.uri.query().is_none() {
+            Consistency::default()
+        } else {
+            ApiQuery::<Consistency>::from_request_parts(parts, state)
+                .await?
+                .0
+        };
         let tokens = match consistency.wait_for.as_deref() {
             None | Some("") => Vec::new(),
             Some(text) => parse_tokens(text)?,

@@ -7,6 +7,7 @@
 //! from the handlers (`utoipa`), so routes and document cannot drift apart.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -18,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -34,7 +35,6 @@ pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use settings::HttpSettings;
 pub use state::{AppState, ServiceParts};
 
-use crate::extract::render_positions;
 use crate::routes::{availability, events, history, holds, ops, webhooks};
 
 /// The Prometheus recorder of this process (installed once; later calls reuse it).
@@ -157,29 +157,35 @@ async fn read_only_guard(State(state): State<AppState>, request: Request, next: 
 }
 
 /// Records the latency of every request by route, and stamps the applied position
-/// on every response (`Stockline-Position: P:NEXT,...`).
+/// on every response that does not carry its own (`Stockline-Position: P:NEXT,...`;
+/// reads stamp the positions their body reports).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let mut response = next.run(request).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(
-        "stockline_http_request_duration_seconds",
-        "route" => route,
-        "method" => method,
-        "status" => status
-    )
-    .record(elapsed);
-    if let Ok(value) = HeaderValue::from_str(&render_positions(&state.positions())) {
-        response.headers_mut().insert("stockline-position", value);
+    state
+        .0
+        .route_histograms
+        .get(
+            route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            &method,
+            response.status().as_u16(),
+        )
+        .record(elapsed);
+    if !response.headers().contains_key(&POSITION_HEADER)
+        && let Some(value) = &state.snapshot().header
+    {
+        response
+            .headers_mut()
+            .insert(POSITION_HEADER, value.clone());
     }
     response
 }
+
+/// The applied positions of an answer: `P:NEXT,P:NEXT`.
+pub const POSITION_HEADER: HeaderName = HeaderName::from_static("stockline-position");
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(

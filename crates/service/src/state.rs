@@ -12,6 +12,7 @@ use stockline_store::Store;
 use tokio::sync::watch;
 
 use crate::auth::TokenTable;
+use crate::cache::{PositionSnapshot, RouteHistograms, SkuCache, SnapshotCell};
 use crate::error::ApiError;
 use crate::settings::HttpSettings;
 
@@ -33,7 +34,16 @@ pub(crate) struct Inner {
     pub metrics: Option<PrometheusHandle>,
     /// partition -> (projector batch count when read, configuration).
     config_cache: Mutex<BTreeMap<u32, (u64, Arc<Config>)>>,
+    /// The applied positions as last rendered.
+    snapshot: SnapshotCell,
+    /// SKU rows by SKU, as of their partition's position.
+    sku_cache: SkuCache,
+    pub(crate) route_histograms: RouteHistograms,
 }
+
+/// Bytes the SKU cache holds at most (about 2 KiB per SKU of 7 locations: some
+/// 15,000 SKUs).
+pub const SKU_CACHE_BYTES: usize = 32 << 20;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,6 +88,9 @@ impl AppState {
             ack_after_applied,
             metrics: parts.metrics,
             config_cache: Mutex::new(BTreeMap::new()),
+            snapshot: SnapshotCell::new(),
+            sku_cache: SkuCache::new(SKU_CACHE_BYTES),
+            route_histograms: RouteHistograms::default(),
         })))
     }
 
@@ -118,6 +131,9 @@ impl AppState {
             ack_after_applied: false,
             metrics,
             config_cache: Mutex::new(BTreeMap::new()),
+            snapshot: SnapshotCell::new(),
+            sku_cache: SkuCache::new(SKU_CACHE_BYTES),
+            route_histograms: RouteHistograms::default(),
         })))
     }
 
@@ -140,6 +156,24 @@ impl AppState {
 
     pub fn positions(&self) -> Positions {
         self.0.status.borrow().positions.clone()
+    }
+
+    /// The applied positions, rendered for bodies and the `Stockline-Position`
+    /// header. Take it before reading rows: rows read after it are at least as
+    /// recent as the positions it reports.
+    pub fn snapshot(&self) -> Arc<PositionSnapshot> {
+        let positions = {
+            let status = self.0.status.borrow();
+            if let Some(snapshot) = self.0.snapshot.cached(&status.positions) {
+                return snapshot;
+            }
+            status.positions.clone()
+        };
+        self.0.snapshot.refresh(positions)
+    }
+
+    pub(crate) fn sku_cache(&self) -> &SkuCache {
+        &self.0.sku_cache
     }
 
     pub fn status(&self) -> ProjectorStatus {

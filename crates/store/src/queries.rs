@@ -63,16 +63,18 @@ impl Store {
     /// Every location's quantities of a SKU, by location id.
     pub fn stock_of(&self, sku: &Sku) -> Result<Vec<(LocationId, Quantities)>, StoreError> {
         let prefix = Key::new().id(sku.as_str()).build();
-        self.scan::<Quantities>(cf::STOCK, &prefix, None, usize::MAX)?
-            .into_iter()
-            .map(|(key, q)| {
-                let location = std::str::from_utf8(&key[prefix.len()..])
-                    .ok()
-                    .and_then(|l| LocationId::new(l).ok())
-                    .ok_or_else(|| self.corrupt(cf::STOCK, &key, "bad location in key"))?;
-                Ok((location, q))
-            })
-            .collect()
+        // A SKU has a row per location it was ever stocked at: a handful.
+        let mut out = Vec::with_capacity(8);
+        self.visit_prefix(cf::STOCK, &prefix, |key, value| {
+            let location = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|l| LocationId::new(l).ok())
+                .ok_or_else(|| self.corrupt(cf::STOCK, key, "bad location in key"))?;
+            let q: Quantities = decode_row(value).map_err(|e| self.corrupt(cf::STOCK, key, e))?;
+            out.push((location, q));
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
     pub fn quantities_at(
@@ -89,25 +91,33 @@ impl Store {
         )
     }
 
-    /// Exclusive allocations of a SKU: (location, channel, allocation).
+    /// Exclusive allocations of a SKU: (location, channel, allocation), in key
+    /// order (by location, then channel).
     pub fn allocations_of(
         &self,
         sku: &Sku,
     ) -> Result<Vec<(LocationId, ChannelId, Allocation)>, StoreError> {
         let prefix = Key::new().id(sku.as_str()).build();
-        self.scan::<Allocation>(cf::ALLOCATIONS, &prefix, None, usize::MAX)?
-            .into_iter()
-            .map(|(key, allocation)| {
-                let parts = split_ids(&key[prefix.len()..]);
-                match (
-                    parts.first().and_then(|l| LocationId::new(l).ok()),
-                    parts.get(1).and_then(|c| ChannelId::new(c).ok()),
-                ) {
-                    (Some(location), Some(channel)) => Ok((location, channel, allocation)),
-                    _ => Err(self.corrupt(cf::ALLOCATIONS, &key, "bad allocation key")),
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.visit_prefix(cf::ALLOCATIONS, &prefix, |key, value| {
+            let mut parts = key[prefix.len()..].split(|b| *b == crate::keys::SEP);
+            let location = parts
+                .next()
+                .and_then(|l| std::str::from_utf8(l).ok())
+                .and_then(|l| LocationId::new(l).ok());
+            let channel = parts
+                .next()
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| ChannelId::new(c).ok());
+            let (Some(location), Some(channel)) = (location, channel) else {
+                return Err(self.corrupt(cf::ALLOCATIONS, key, "bad allocation key"));
+            };
+            let allocation: Allocation =
+                decode_row(value).map_err(|e| self.corrupt(cf::ALLOCATIONS, key, e))?;
+            out.push((location, channel, allocation));
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
     /// Open purchase-order lines of a SKU: (location, purchase order, line).

@@ -371,6 +371,31 @@ impl Store {
         Ok(out)
     }
 
+    /// Visits the rows whose key starts with `prefix`, in key order, without
+    /// copying them (a raw iterator bounded by the prefix's end); `visit` returns
+    /// `false` to stop. For hot reads (a SKU's stock and allocations per HTTP
+    /// lookup), where [`Store::scan_raw`]'s two buffers per row add up.
+    pub fn visit_prefix(
+        &self,
+        cf_name: &'static str,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut read_options = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            read_options.set_iterate_upper_bound(end);
+        }
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(cf_name), read_options);
+        iter.seek(prefix);
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !key.starts_with(prefix) || !visit(key, value)? {
+                break;
+            }
+            iter.next();
+        }
+        iter.status().map_err(StoreError::Read)
+    }
+
     /// Decoded rows whose key starts with `prefix` (see [`Store::scan_raw`]).
     pub fn scan<T: DeserializeOwned>(
         &self,
