@@ -747,26 +747,19 @@ impl Ledger {
                     on_hand: after.on_hand,
                     obligations: after.obligations(),
                 });
-            if waiting {
-                effects.push(Effect::StockChanged {
-                    sku: sku.clone(),
-                    location: location.clone(),
-                    before,
-                    after,
-                    cause,
-                });
-                effects.extend(shortfall);
+            // The edit's ids move into the effect; copies only when a waitlist
+            // needs them afterwards.
+            let notify = waiting.then(|| (sku.clone(), location.clone()));
+            effects.push(Effect::StockChanged {
+                sku,
+                location,
+                before,
+                after,
+                cause,
+            });
+            effects.extend(shortfall);
+            if let Some((sku, location)) = notify {
                 self.notify_waitlist(&sku, &location, after.available(), effects);
-            } else {
-                // The edit's ids move into the effect: nothing else needs them.
-                effects.push(Effect::StockChanged {
-                    sku,
-                    location,
-                    before,
-                    after,
-                    cause,
-                });
-                effects.extend(shortfall);
             }
         }
         Ok(())
