@@ -92,6 +92,10 @@ pub struct ProjectorStatus {
     /// High watermarks seen at assignment (for readiness: caught up when the
     /// positions reach them).
     pub assignment_high_watermarks: Positions,
+    /// Per partition, the position from which its SKUs' stock and allocation rows
+    /// and its configuration have not changed: rows read at or after it are
+    /// current at `positions` (a tick moves a partition's position, not this).
+    pub availability_since: Positions,
     pub records: u64,
     pub dead_letters: u64,
     pub batches: u64,
@@ -265,6 +269,7 @@ struct Worker {
 struct WriteJob {
     batch: WriteBatch,
     positions: Positions,
+    availability_since: Positions,
     records: u64,
     dead_letters: u64,
     /// When its records were in hand (for the batch latency histogram).
@@ -311,6 +316,7 @@ impl Writer {
                             &status,
                             &flushed,
                             job.positions.clone(),
+                            job.availability_since,
                             job.records,
                             job.dead_letters,
                         );
@@ -382,6 +388,7 @@ fn publish_status(
     status: &watch::Sender<ProjectorStatus>,
     flushed: &Notify,
     positions: Positions,
+    availability_since: Positions,
     records: u64,
     dead_letters: u64,
 ) {
@@ -391,6 +398,7 @@ fn publish_status(
     }
     status.send_modify(|s| {
         s.positions = positions;
+        s.availability_since = availability_since;
         s.records += records;
         s.dead_letters += dead_letters;
         s.batches += 1;
@@ -487,6 +495,7 @@ impl Worker {
                 self.writer.send(WriteJob {
                     batch: write_batch,
                     positions,
+                    availability_since: self.projection.availability_since(),
                     records: batch.records.len() as u64,
                     dead_letters,
                     polled_at,
@@ -501,7 +510,14 @@ impl Worker {
                 }
                 self.handle_changes(&batch.changes)?;
                 let positions = self.positions();
-                publish_status(&self.status, &self.flushed, positions, 0, 0);
+                publish_status(
+                    &self.status,
+                    &self.flushed,
+                    positions,
+                    self.projection.availability_since(),
+                    0,
+                    0,
+                );
             }
         }
         Ok(())

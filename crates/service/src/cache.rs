@@ -6,9 +6,12 @@
 //! then reads rows; the projector reports positions only once their batch is
 //! durable, so the rows are at least as recent as the positions the answer
 //! reports. A SKU's rows change only when records of its own partition are
-//! applied (the projection refuses a SKU's records on any other partition), so
-//! rows read when that partition's position was `P` still answer for any snapshot
-//! in which it is `P`, whatever the other partitions did meanwhile.
+//! applied (the projection refuses a SKU's records on any other partition), and
+//! the projector reports with each position the position `S` from which the
+//! partition's stock, allocation and configuration rows have not changed. Rows
+//! read when that partition's position was `P >= S` therefore still answer for
+//! any snapshot whose `S` is at most `P`, whatever the other partitions did: a
+//! tick or a hold's confirmation moves `P` every second, not `S`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -25,6 +28,10 @@ use crate::extract::render_positions;
 pub struct PositionSnapshot {
     /// partition -> next offset to apply.
     pub positions: Positions,
+    /// partition -> the position from which its availability rows are unchanged
+    /// ([`stockline_engine::ProjectorStatus::availability_since`]); a partition
+    /// missing here counts as changed at its position.
+    pub availability_since: Positions,
     /// `{"0":12,"1":7}`, as `position` in JSON bodies.
     pub json: Bytes,
     /// `0:12,1:7`, the `Stockline-Position` header.
@@ -32,13 +39,24 @@ pub struct PositionSnapshot {
 }
 
 impl PositionSnapshot {
-    pub fn new(positions: Positions) -> PositionSnapshot {
+    pub fn new(positions: Positions, availability_since: Positions) -> PositionSnapshot {
         let json = serde_json::to_vec(&positions).unwrap_or_else(|_| b"{}".to_vec());
         let header = HeaderValue::from_str(&render_positions(&positions)).ok();
         PositionSnapshot {
             positions,
+            availability_since,
             json: Bytes::from(json),
             header,
+        }
+    }
+
+    /// Whether SKU rows read at `position` of `partition` are current in this
+    /// snapshot. Rows read at a later position than this snapshot's are newer
+    /// than it, which an answer may be (never older).
+    pub fn rows_current(&self, partition: u32, position: u64) -> bool {
+        match self.availability_since.get(&partition) {
+            Some(since) => *since <= position,
+            None => self.positions.get(&partition) == Some(&position),
         }
     }
 }
@@ -51,18 +69,28 @@ impl SnapshotCell {
     pub fn new() -> SnapshotCell {
         SnapshotCell(RwLock::new(Arc::new(PositionSnapshot::new(
             Positions::new(),
+            Positions::new(),
         ))))
     }
 
-    /// The last snapshot, if it is of `current`.
-    pub fn cached(&self, current: &Positions) -> Option<Arc<PositionSnapshot>> {
+    /// The last snapshot, if it is of `current` (positions, availability since).
+    pub fn cached(
+        &self,
+        current: &Positions,
+        availability_since: &Positions,
+    ) -> Option<Arc<PositionSnapshot>> {
         let last = self.0.read().ok()?;
-        (last.positions == *current).then(|| Arc::clone(&last))
+        (last.positions == *current && last.availability_since == *availability_since)
+            .then(|| Arc::clone(&last))
     }
 
     /// A snapshot of `positions`, kept for the next requests.
-    pub fn refresh(&self, positions: Positions) -> Arc<PositionSnapshot> {
-        let fresh = Arc::new(PositionSnapshot::new(positions));
+    pub fn refresh(
+        &self,
+        positions: Positions,
+        availability_since: Positions,
+    ) -> Arc<PositionSnapshot> {
+        let fresh = Arc::new(PositionSnapshot::new(positions, availability_since));
         if let Ok(mut last) = self.0.write() {
             *last = Arc::clone(&fresh);
         }
@@ -71,8 +99,8 @@ impl SnapshotCell {
 
     #[cfg(test)]
     fn of(&self, current: &Positions) -> Arc<PositionSnapshot> {
-        self.cached(current)
-            .unwrap_or_else(|| self.refresh(current.clone()))
+        self.cached(current, current)
+            .unwrap_or_else(|| self.refresh(current.clone(), current.clone()))
     }
 }
 
@@ -118,7 +146,8 @@ impl CachedSku {
     }
 }
 
-/// SKU rows by SKU, valid while the SKU's partition stays at the entry's position.
+/// SKU rows by SKU, valid while the SKU's partition has not changed availability
+/// rows since the entry's position (see [`PositionSnapshot::rows_current`]).
 /// Bounded in (approximate) bytes: an insert into a full shard first drops the
 /// entries whose partition has moved on, then arbitrary ones.
 #[derive(Debug)]
@@ -151,18 +180,18 @@ impl SkuCache {
         &self.shards[usize::try_from(hash % SHARDS as u64).unwrap_or(0)]
     }
 
-    /// The entry of `sku` read at `position` of its partition, if any.
-    pub fn get(&self, sku: &str, position: u64) -> Option<Arc<CachedSku>> {
+    /// The entry of `sku`, if any and current in `snapshot`.
+    pub fn get(&self, sku: &str, snapshot: &PositionSnapshot) -> Option<Arc<CachedSku>> {
         let shard = self.shard(sku).lock().ok()?;
         shard
             .entries
             .get(sku)
-            .filter(|entry| entry.position == position)
+            .filter(|entry| snapshot.rows_current(entry.partition, entry.position))
             .map(Arc::clone)
     }
 
-    /// Keeps `entry` for `sku`; `positions` tells which entries are still current.
-    pub fn insert(&self, sku: &str, entry: Arc<CachedSku>, positions: &Positions) {
+    /// Keeps `entry` for `sku`; `snapshot` tells which entries are still current.
+    pub fn insert(&self, sku: &str, entry: Arc<CachedSku>, snapshot: &PositionSnapshot) {
         if self.shard_bytes_max == 0 {
             return;
         }
@@ -174,7 +203,7 @@ impl SkuCache {
             shard.bytes -= old.cost + sku.len();
         }
         if shard.bytes + cost > self.shard_bytes_max {
-            let current = |e: &CachedSku| positions.get(&e.partition) == Some(&e.position);
+            let current = |e: &CachedSku| snapshot.rows_current(e.partition, e.position);
             shard.evict(self.shard_bytes_max * 3 / 4, current);
         }
         if shard.bytes + cost <= self.shard_bytes_max {
@@ -274,25 +303,44 @@ mod tests {
         ))
     }
 
+    fn snapshot(positions: &[(u32, u64)], since: &[(u32, u64)]) -> PositionSnapshot {
+        PositionSnapshot::new(
+            positions.iter().copied().collect(),
+            since.iter().copied().collect(),
+        )
+    }
+
     #[test]
-    fn entries_answer_only_at_their_position() {
+    fn entries_answer_while_their_partition_keeps_its_rows() {
         let cache = SkuCache::new(1 << 20);
-        let positions = Positions::from([(0, 5)]);
-        cache.insert("A", entry(0, 5, 3), &positions);
-        assert!(cache.get("A", 5).is_some());
-        assert!(cache.get("A", 6).is_none());
-        assert!(cache.get("B", 5).is_none());
-        cache.insert("A", entry(0, 6, 3), &positions);
-        assert!(cache.get("A", 5).is_none());
-        assert!(cache.get("A", 6).is_some());
+        let at_5 = snapshot(&[(0, 5)], &[(0, 5)]);
+        cache.insert("A", entry(0, 5, 3), &at_5);
+        assert!(cache.get("A", &at_5).is_some());
+        assert!(cache.get("B", &at_5).is_none());
+        // Ticks moved the partition on, its rows did not change: still current.
+        let ticked = snapshot(&[(0, 9)], &[(0, 5)]);
+        assert!(cache.get("A", &ticked).is_some());
+        // Rows changed after the entry was read: stale.
+        let changed = snapshot(&[(0, 9)], &[(0, 8)]);
+        assert!(cache.get("A", &changed).is_none());
+        // Without a since (a status that does not say), only the same position.
+        assert!(cache.get("A", &snapshot(&[(0, 5)], &[])).is_some());
+        assert!(cache.get("A", &snapshot(&[(0, 6)], &[])).is_none());
+        // Rows read at a newer position than a snapshot's are newer, not older:
+        // they answer for it.
+        cache.insert("A", entry(0, 9, 3), &changed);
+        assert!(cache.get("A", &changed).is_some());
+        assert!(cache.get("A", &at_5).is_some());
+        // A partition the snapshot does not have (revoked): never current.
+        assert!(cache.get("A", &snapshot(&[(1, 9)], &[(1, 0)])).is_none());
     }
 
     #[test]
     fn shards_stay_within_their_bytes() {
         let cache = SkuCache::new(SHARDS * 16 * 1024);
-        let positions = Positions::from([(0, 1)]);
+        let at_1 = snapshot(&[(0, 1)], &[(0, 1)]);
         for i in 0..2_000 {
-            cache.insert(&format!("SKU-{i}"), entry(0, 1, 7), &positions);
+            cache.insert(&format!("SKU-{i}"), entry(0, 1, 7), &at_1);
         }
         for shard in cache.shards.iter() {
             let shard = shard.lock().expect("lock");
@@ -306,10 +354,11 @@ mod tests {
             assert!(!shard.entries.is_empty());
         }
         // Stale entries go first.
-        let moved = Positions::from([(0, 2)]);
+        let moved = snapshot(&[(0, 2)], &[(0, 2)]);
         cache.insert("NEW", entry(0, 2, 7), &moved);
-        let fresh = cache.get("NEW", 2).expect("inserted");
+        let fresh = cache.get("NEW", &moved).expect("inserted");
         assert_eq!(fresh.position, 2);
+        assert!(cache.get("SKU-0", &moved).is_none());
     }
 
     #[test]

@@ -117,6 +117,8 @@ impl AppState {
         let positions = store.positions(topic).map_err(|e| e.to_string())?;
         let (sender, status) = watch::channel(ProjectorStatus {
             assignment_high_watermarks: positions.clone(),
+            // Nothing writes a read-only store: every row is current.
+            availability_since: positions.clone(),
             positions,
             ..ProjectorStatus::default()
         });
@@ -162,14 +164,18 @@ impl AppState {
     /// header. Take it before reading rows: rows read after it are at least as
     /// recent as the positions it reports.
     pub fn snapshot(&self) -> Arc<PositionSnapshot> {
-        let positions = {
+        let (positions, availability_since) = {
             let status = self.0.status.borrow();
-            if let Some(snapshot) = self.0.snapshot.cached(&status.positions) {
+            if let Some(snapshot) = self
+                .0
+                .snapshot
+                .cached(&status.positions, &status.availability_since)
+            {
                 return snapshot;
             }
-            status.positions.clone()
+            (status.positions.clone(), status.availability_since.clone())
         };
-        self.0.snapshot.refresh(positions)
+        self.0.snapshot.refresh(positions, availability_since)
     }
 
     pub(crate) fn sku_cache(&self) -> &SkuCache {

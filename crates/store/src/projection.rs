@@ -125,6 +125,10 @@ struct PartitionProjection {
     /// Written dedupe chunks (start, newest log time), oldest first, excluding the
     /// open one: deleted once entirely older than the dedupe window.
     seen_written: VecDeque<(u64, LogTime)>,
+    /// The next offset of the last flush that changed a stock or allocation row or
+    /// the configuration of this partition (its offset at assignment, before any):
+    /// availability rows read at any position from here on are still current.
+    availability_since: u64,
     pending: Pending,
 }
 
@@ -186,6 +190,17 @@ impl Projection {
         self.partitions.get(&partition).map(|p| p.next_offset)
     }
 
+    /// Per owned partition, the position from which its SKUs' stock and allocation
+    /// rows and its configuration are unchanged, as of the last prepared flush:
+    /// rows read at a position at or after it answer for every position up to
+    /// the partition's current one (the service's read cache relies on it).
+    pub fn availability_since(&self) -> BTreeMap<u32, u64> {
+        self.partitions
+            .iter()
+            .map(|(partition, state)| (*partition, state.availability_since))
+            .collect()
+    }
+
     pub fn ledger(&self, partition: u32) -> Option<&Ledger> {
         self.partitions.get(&partition).map(|p| &p.ledger)
     }
@@ -214,6 +229,9 @@ impl Projection {
                         archive: state.archive,
                         seen: state.seen,
                         seen_written: state.seen_written,
+                        // Rows written before this process owned the partition
+                        // changed at an unknown position: at most this one.
+                        availability_since: state.next_offset,
                         pending: Pending::default(),
                     },
                 );
@@ -425,6 +443,9 @@ impl Projection {
         let mut pending = std::mem::take(&mut state.pending);
         let dirty = std::mem::take(&mut pending.dirty);
         let forgotten = std::mem::take(&mut pending.forgotten_holds);
+        if !dirty.stock.is_empty() || !dirty.allocations.is_empty() || dirty.config {
+            state.availability_since = state.next_offset;
+        }
         let ledger = &state.ledger;
 
         for key in &dirty.stock {
@@ -1026,6 +1047,39 @@ mod tests {
                 ("SKU-B".to_owned(), "held".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn availability_since_moves_only_with_stock_allocation_or_configuration_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = hold_id_reuse_log();
+        // Configuration and two receipts, flushed: rows changed up to offset 4.
+        let (store, mut projection) = project(dir.path(), &log[..4], &[3], false);
+        assert_eq!(projection.availability_since(), BTreeMap::from([(0, 4)]));
+        // Records that change no stock row (here: dead letters) move the position
+        // but not the since.
+        for offset in 4..7 {
+            projection.apply(&record(offset)).expect("applied");
+        }
+        projection.flush(false).expect("flush");
+        assert_eq!(projection.next_offset(0), Some(7));
+        assert_eq!(projection.availability_since(), BTreeMap::from([(0, 4)]));
+        // A hold reserves stock: the since moves to the end of its batch.
+        let payload = stockline_wire::codec::encode_event(&log[4].0).expect("encodes");
+        projection
+            .apply(&RawRecord {
+                payload: Some(&payload),
+                ..record(7)
+            })
+            .expect("applied");
+        projection.flush(false).expect("flush");
+        assert_eq!(projection.availability_since(), BTreeMap::from([(0, 8)]));
+        // A projection restored from the store does not know when rows changed
+        // before it: from its position on.
+        drop(projection);
+        let mut restored = Projection::new(store, "events", Arc::new(|_: &[u8]| 0));
+        restored.assign(&[0]).expect("restored");
+        assert_eq!(restored.availability_since(), BTreeMap::from([(0, 8)]));
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn unknown_sku(sku: &Sku) -> ApiError {
 
 /// A SKU's rows and its partition's configuration, at least as recent as
 /// `snapshot` (take it first): from the cache while the SKU's partition has not
-/// moved since they were read. `None` when no stock was ever recorded for the SKU.
+/// changed availability rows since they were read. `None` when no stock was ever recorded for the SKU.
 fn sku_rows(
     state: &AppState,
     snapshot: &PositionSnapshot,
@@ -67,8 +67,8 @@ fn sku_rows(
     // A partition this process does not own (revoked, or not assigned yet) has no
     // position: its rows are read, not kept.
     let position = snapshot.positions.get(&partition).copied();
-    if let Some(position) = position
-        && let Some(hit) = state.sku_cache().get(sku.as_str(), position)
+    if position.is_some()
+        && let Some(hit) = state.sku_cache().get(sku.as_str(), snapshot)
     {
         return Ok(Some(hit));
     }
@@ -87,7 +87,7 @@ fn sku_rows(
     if position.is_some() {
         state
             .sku_cache()
-            .insert(sku.as_str(), Arc::clone(&entry), &snapshot.positions);
+            .insert(sku.as_str(), Arc::clone(&entry), snapshot);
     }
     Ok(Some(entry))
 }
@@ -729,7 +729,7 @@ mod tests {
         let entry = CachedSku::new(1, 7, rows, Arc::new(config));
         let sku = Sku::new("SKU-1").expect("sku");
         let positions = Positions::from([(0, 12), (1, 7), (2, 0)]);
-        let snapshot = PositionSnapshot::new(positions.clone());
+        let snapshot = PositionSnapshot::new(positions.clone(), positions.clone());
         let head = availability_head(&sku, &entry).expect("head");
         let mut fast = head.to_vec();
         fast.extend_from_slice(&snapshot.json);
