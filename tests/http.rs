@@ -1253,22 +1253,45 @@ async fn ingest_answers_item_by_item_and_reads_see_their_writes() {
             .unwrap_or_else(|| panic!("item {index} has a token: {}", answer.text))
             .to_owned()
     };
-    let outcome = |token: String| {
+    let outcome_as = |caller: &str, token: String| {
         let stack = &stack;
+        let caller = caller.to_owned();
         async move {
             let (partition, offset) = token.split_once(':').expect("P:O");
             stack
-                .get(
-                    &stack.tokens.web,
-                    &format!("/v1/outcomes/{partition}/{offset}"),
-                )
+                .get(&caller, &format!("/v1/outcomes/{partition}/{offset}"))
                 .await
-                .expect(200)
         }
+    };
+    let analyst = stack.tokens.analyst.clone();
+    let outcome = |token: String| {
+        let outcome_as = &outcome_as;
+        let analyst = &analyst;
+        async move { outcome_as(analyst, token).await.expect(200) }
     };
     let applied = outcome(token_of(&answer, 0)).await;
     assert_eq!(applied.body["outcome"], "applied", "{}", applied.text);
     assert_eq!(applied.body["token"], token_of(&answer, 0));
+    // An outcome is for the event's own channel, the desk of its location,
+    // analysts and admins: item 0 is the warehouse system's receipt at store-1,
+    // item 4 its receipt at wh-1.
+    let tokens = &stack.tokens;
+    for (caller, token, status) in [
+        (&tokens.admin, token_of(&answer, 0), 200),
+        (&tokens.store1, token_of(&answer, 0), 200),
+        (&tokens.store1, token_of(&answer, 4), 403),
+        (&tokens.web, token_of(&answer, 0), 403),
+        (&tokens.marketplace, token_of(&answer, 4), 403),
+        // Nothing applied there yet: `pending` tells nothing about anyone.
+        (&tokens.web, "0:999999999".to_owned(), 200),
+    ] {
+        let answer = outcome_as(caller, token).await;
+        if status == 403 {
+            answer.expect_problem(403, "forbidden");
+        } else {
+            answer.expect(status);
+        }
+    }
     let repeated_event = received("IN-2", "store-1", 1);
     let confirm_unknown = event(
         "admin",

@@ -283,6 +283,34 @@ impl Caller {
         }
     }
 
+    /// What became of an event (its outcome): its own channel, a store desk at
+    /// its location, analysts and admins. An outcome tells rejection details
+    /// (quantities, hold ids) that are the event owner's business.
+    pub fn may_see_event(&self, event: &Event) -> Result<(), ApiError> {
+        match &self.role {
+            Role::Admin | Role::Analyst => Ok(()),
+            Role::Channel { channel } if &event.channel == channel => Ok(()),
+            Role::Channel { channel } => Err(self.forbidden(format!(
+                "outcomes of channel {}'s events (this token is channel {channel})",
+                event.channel
+            ))),
+            Role::Store { locations }
+                if event
+                    .location
+                    .as_ref()
+                    .is_some_and(|l| locations.contains(l)) =>
+            {
+                Ok(())
+            }
+            Role::Store { .. } => Err(self.forbidden("outcomes of events outside its locations")),
+        }
+    }
+
+    /// Whether this caller reads every record (analysts and admins).
+    pub fn reads_everything(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Analyst)
+    }
+
     pub fn role_name(&self) -> &'static str {
         match self.role {
             Role::Channel { .. } => "channel",

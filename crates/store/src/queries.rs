@@ -14,7 +14,9 @@ use stockline_wire::codec::decode_row;
 use crate::error::StoreError;
 use crate::keys::{Key, split_ids, status_code};
 use crate::projection::hold_row_key;
-use crate::rows::{DeadLetter, HistoryEntry, PartitionState, VerdictRow};
+use crate::rows::{
+    ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, PartitionState, VerdictRow,
+};
 use crate::store::{Store, cf};
 
 /// Rows examined per item asked for, at most, in a filtered scan.
@@ -295,6 +297,24 @@ impl Store {
             cf::DEAD_LETTERS,
             &Key::new().u32(partition).u64(offset).build(),
         )
+    }
+
+    /// The record at (partition, offset) as the projector consumed it, from the
+    /// archive; `None` when it was not consumed (yet).
+    pub fn archived_at(
+        &self,
+        partition: u32,
+        offset: u64,
+    ) -> Result<Option<ArchivedRecord>, StoreError> {
+        let start = offset - offset % crate::ARCHIVE_CHUNK_RECORDS;
+        let chunk: Option<ArchiveChunk> =
+            self.get(cf::ARCHIVE, &Key::new().u32(partition).u64(start).build())?;
+        Ok(chunk.and_then(|chunk| {
+            chunk
+                .records
+                .into_iter()
+                .find(|record| record.offset == offset)
+        }))
     }
 }
 

@@ -224,12 +224,31 @@ pub struct Outcome {
 )]
 pub async fn outcome(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(OutcomePath { partition, offset }): ApiPath<OutcomePath>,
 ) -> Result<Json<Outcome>, ApiError> {
     let positions = state.positions();
     let applied = positions.get(&partition).is_some_and(|next| *next > offset);
     let token = format!("{partition}:{offset}");
+    // `pending` tells nothing about anyone's event; an applied record's outcome
+    // is for those who may see the event (a record that does not decode has no
+    // owner to tell: analysts and admins only).
+    if applied && !caller.reads_everything() {
+        let event = state
+            .store()
+            .archived_at(partition, offset)?
+            .and_then(|record| record.payload)
+            .and_then(|payload| stockline_wire::decode_event(&payload).ok());
+        match event {
+            Some(event) => caller.may_see_event(&event)?,
+            None => {
+                return Err(ApiError::Forbidden {
+                    caller: caller.name.clone(),
+                    what: format!("the outcome of {token}, which is not an event"),
+                });
+            }
+        }
+    }
     let (outcome, code, detail) = if !applied {
         ("pending", None, None)
     } else if let Some(verdict) = state.store().verdict_at(partition, offset)? {
