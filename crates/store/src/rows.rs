@@ -19,7 +19,12 @@ pub struct PartitionState {
 pub struct ArchivedRecord {
     pub offset: u64,
     pub timestamp_ms: i64,
+    // `serde_bytes`: one slice rather than a sequence of u8 values; bincode writes
+    // the same bytes either way (length, then the bytes), so stores of format 2
+    // read and compare unchanged (test below).
+    #[serde(with = "serde_bytes")]
     pub key: Option<Vec<u8>>,
+    #[serde(with = "serde_bytes")]
     pub payload: Option<Vec<u8>>,
 }
 
@@ -99,7 +104,9 @@ pub enum OutboxEntry {
     DeadLetter {
         dead_letter: DeadLetter,
         /// The original record's bytes, so the dead-letter topic is self-contained.
+        #[serde(with = "serde_bytes")]
         key: Option<Vec<u8>>,
+        #[serde(with = "serde_bytes")]
         payload: Option<Vec<u8>>,
     },
     Notification(Notification),
@@ -116,4 +123,97 @@ pub struct Notification {
     pub quantity: i64,
     pub available: i64,
     pub log_time: LogTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use stockline_wire::codec::{decode_row, encode_row};
+
+    /// The rows as they were declared before `serde_bytes`: byte strings as
+    /// sequences of u8 values. Stores written then must read, compare and
+    /// rebuild byte for byte the same.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct SequenceRecord {
+        offset: u64,
+        timestamp_ms: i64,
+        key: Option<Vec<u8>>,
+        payload: Option<Vec<u8>>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct SequenceChunk {
+        records: Vec<SequenceRecord>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    enum SequenceOutboxEntry {
+        DeadLetter {
+            dead_letter: DeadLetter,
+            key: Option<Vec<u8>>,
+            payload: Option<Vec<u8>>,
+        },
+        #[allow(dead_code)]
+        Notification(Notification),
+    }
+
+    fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300))
+    }
+
+    proptest! {
+        #[test]
+        fn byte_strings_encode_as_they_did_as_sequences(
+            records in proptest::collection::vec((any::<u64>(), any::<i64>(), bytes(), bytes()), 0..8),
+        ) {
+            let chunk = ArchiveChunk {
+                records: records
+                    .iter()
+                    .map(|(offset, timestamp_ms, key, payload)| ArchivedRecord {
+                        offset: *offset,
+                        timestamp_ms: *timestamp_ms,
+                        key: key.clone(),
+                        payload: payload.clone(),
+                    })
+                    .collect(),
+            };
+            let sequences = SequenceChunk {
+                records: records
+                    .into_iter()
+                    .map(|(offset, timestamp_ms, key, payload)| SequenceRecord {
+                        offset,
+                        timestamp_ms,
+                        key,
+                        payload,
+                    })
+                    .collect(),
+            };
+            let written = encode_row(&chunk).expect("encodes");
+            prop_assert_eq!(&written, &encode_row(&sequences).expect("encodes"));
+            prop_assert_eq!(decode_row::<ArchiveChunk>(&written).expect("decodes"), chunk);
+        }
+
+        #[test]
+        fn dead_letters_in_the_outbox_encode_as_they_did(key in bytes(), payload in bytes()) {
+            let dead_letter = DeadLetter {
+                topic: "events".into(),
+                partition: 3,
+                offset: 42,
+                timestamp_ms: 1_795_420_800_000,
+                reason_code: "malformed".into(),
+                reason: "not an event".into(),
+                event_id: None,
+            };
+            let entry = OutboxEntry::DeadLetter {
+                dead_letter: dead_letter.clone(),
+                key: key.clone(),
+                payload: payload.clone(),
+            };
+            let old = SequenceOutboxEntry::DeadLetter { dead_letter, key, payload };
+            let written = encode_row(&entry).expect("encodes");
+            prop_assert_eq!(&written, &encode_row(&old).expect("encodes"));
+            prop_assert_eq!(decode_row::<OutboxEntry>(&written).expect("decodes"), entry);
+        }
+    }
 }
