@@ -3,7 +3,8 @@
 //! published from a rebuild.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use stockline_kafka::{Brokers, FromBeginning, KafkaSettings, RangeReader, partition_for_key};
@@ -84,100 +85,204 @@ pub fn rebuild(
     check_partition_count(&store, topic, partitions)?;
     let partition_of: stockline_store::PartitionOf =
         Arc::new(move |key: &[u8]| partition_for_key(key, partitions));
-    let mut projection = Projection::new(store.clone(), topic, partition_of);
     let all: Vec<u32> = (0..partitions).collect();
-    projection.assign(&all)?;
+    let (positions, dead_letters, applied) = match source {
+        RebuildSource::Archive { store: source } => {
+            rebuild_from_archive(source, &store, topic, &partition_of, &all, limit, progress)?
+        }
+        RebuildSource::Kafka { brokers, settings } => rebuild_from_kafka(
+            brokers,
+            settings,
+            &store,
+            topic,
+            &partition_of,
+            &all,
+            limit,
+            progress,
+        )?,
+    };
+    store.finish_bulk_load()?;
+    progress(applied);
+    mark_outbox_published(&store, partitions)?;
+    Ok(RebuildReport {
+        records: applied,
+        dead_letters,
+        positions,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Worker threads of a rebuild from an archive, at most: partitions are
+/// independent by construction, so each worker folds its own share of them into
+/// the same store. Two is what the 2-core machines here can use.
+pub const REBUILD_THREADS_MAX: usize = 2;
+
+/// How often the progress callback hears from a threaded rebuild.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+/// (positions, dead letters, records applied) of a finished rebuild.
+type Rebuilt = (Positions, u64, u64);
+
+/// Folds the archive's partitions on up to [`REBUILD_THREADS_MAX`] threads, each
+/// with its own [`Projection`] of a share of the partitions. Their batches touch
+/// disjoint rows (every row key but the daily counters' holds a SKU, which owns a
+/// partition, or a partition), and counters are read, added to and written under
+/// one lock: the store ends the same as a sequential rebuild's, byte for byte.
+fn rebuild_from_archive(
+    source: &Store,
+    target: &Store,
+    topic: &str,
+    partition_of: &stockline_store::PartitionOf,
+    all: &[u32],
+    limit: &RebuildLimit,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Rebuilt, EngineError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, REBUILD_THREADS_MAX)
+        .min(all.len().max(1));
+    // Round robin: partitions hold similar shares of the SKUs.
+    let groups: Vec<Vec<u32>> = (0..workers)
+        .map(|worker| all.iter().copied().skip(worker).step_by(workers).collect())
+        .collect();
+    let flush_lock = Mutex::new(());
+    let applied = AtomicU64::new(0);
+    let results: Vec<Result<(Positions, u64), EngineError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|group| {
+                let (flush_lock, applied) = (&flush_lock, &applied);
+                scope.spawn(move || {
+                    let mut projection =
+                        Projection::new(target.clone(), topic, Arc::clone(partition_of));
+                    projection.assign(group)?;
+                    let mut since_flush = 0u64;
+                    let flush = |projection: &mut Projection| -> Result<(), EngineError> {
+                        let _counters = flush_lock.lock().unwrap_or_else(PoisonError::into_inner);
+                        projection.flush(false)?;
+                        Ok(())
+                    };
+                    for &partition in group {
+                        for_each_archived(source, partition, 0, |record| {
+                            if !limit.admits(partition, record.offset, record.timestamp_ms) {
+                                return Ok(false);
+                            }
+                            projection.apply(&RawRecord {
+                                partition,
+                                offset: record.offset,
+                                timestamp_ms: record.timestamp_ms,
+                                key: record.key.as_deref(),
+                                payload: record.payload.as_deref(),
+                            })?;
+                            applied.fetch_add(1, Ordering::Relaxed);
+                            since_flush += 1;
+                            if since_flush >= REBUILD_BATCH_RECORDS {
+                                flush(&mut projection)?;
+                                since_flush = 0;
+                            }
+                            Ok(true)
+                        })?;
+                    }
+                    flush(&mut projection)?;
+                    Ok((
+                        positions_of(&projection, group),
+                        projection.stats().dead_letters,
+                    ))
+                })
+            })
+            .collect();
+        while !handles.iter().all(|handle| handle.is_finished()) {
+            std::thread::sleep(PROGRESS_INTERVAL);
+            progress(applied.load(Ordering::Relaxed));
+        }
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or(Err(EngineError::Panicked("rebuild worker")))
+            })
+            .collect()
+    });
+    let mut positions = Positions::new();
+    let mut dead_letters = 0;
+    for result in results {
+        let (worker_positions, worker_dead_letters) = result?;
+        positions.extend(worker_positions);
+        dead_letters += worker_dead_letters;
+    }
+    Ok((positions, dead_letters, applied.into_inner()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rebuild_from_kafka(
+    brokers: &Brokers,
+    settings: &KafkaSettings,
+    store: &Store,
+    topic: &str,
+    partition_of: &stockline_store::PartitionOf,
+    all: &[u32],
+    limit: &RebuildLimit,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Rebuilt, EngineError> {
+    let mut projection = Projection::new(store.clone(), topic, Arc::clone(partition_of));
+    projection.assign(all)?;
     let mut applied = 0u64;
     let mut since_flush = 0u64;
-    let mut apply = |projection: &mut Projection, raw: RawRecord<'_>| -> Result<(), EngineError> {
-        projection.apply(&raw)?;
-        applied += 1;
-        since_flush += 1;
-        if since_flush >= REBUILD_BATCH_RECORDS {
-            projection.flush(false)?;
-            since_flush = 0;
-            progress(applied);
-        }
-        Ok(())
-    };
-    match source {
-        RebuildSource::Archive { store: source } => {
-            for partition in 0..partitions {
-                for_each_archived(source, partition, 0, |record| {
-                    if !limit.admits(partition, record.offset, record.timestamp_ms) {
-                        return Ok(false);
-                    }
-                    apply(
-                        &mut projection,
-                        RawRecord {
-                            partition,
-                            offset: record.offset,
-                            timestamp_ms: record.timestamp_ms,
-                            key: record.key.as_deref(),
-                            payload: record.payload.as_deref(),
-                        },
-                    )?;
-                    Ok(true)
-                })?;
+    let mut reader = RangeReader::to_high_watermarks(brokers, settings, topic, &FromBeginning)?;
+    let mut stopped = std::collections::BTreeSet::new();
+    let mut idle_since = Instant::now();
+    while !reader.is_done() {
+        let batch = reader.next_batch(10_000, 200)?;
+        if batch.is_empty() {
+            if idle_since.elapsed() > Duration::from_millis(settings.request_timeout_ms) {
+                return Err(EngineError::Operator(format!(
+                    "no record arrived for {} ms while rebuilding from {topic}",
+                    settings.request_timeout_ms
+                )));
             }
+            continue;
         }
-        RebuildSource::Kafka { brokers, settings } => {
-            let mut reader =
-                RangeReader::to_high_watermarks(brokers, settings, topic, &FromBeginning)?;
-            let mut stopped = std::collections::BTreeSet::new();
-            let mut idle_since = Instant::now();
-            while !reader.is_done() {
-                let batch = reader.next_batch(10_000, 200)?;
-                if batch.is_empty() {
-                    if idle_since.elapsed() > Duration::from_millis(settings.request_timeout_ms) {
-                        return Err(EngineError::Operator(format!(
-                            "no record arrived for {} ms while rebuilding from {topic}",
-                            settings.request_timeout_ms
-                        )));
-                    }
-                    continue;
-                }
-                idle_since = Instant::now();
-                for record in &batch {
-                    let (Ok(partition), Ok(offset)) = (
-                        u32::try_from(record.partition),
-                        u64::try_from(record.offset),
-                    ) else {
-                        continue;
-                    };
-                    let timestamp_ms = record.timestamp_ms.unwrap_or(-1);
-                    if stopped.contains(&partition)
-                        || !limit.admits(partition, offset, timestamp_ms)
-                    {
-                        stopped.insert(partition);
-                        continue;
-                    }
-                    apply(
-                        &mut projection,
-                        RawRecord {
-                            partition,
-                            offset,
-                            timestamp_ms,
-                            key: record.key.as_deref(),
-                            payload: record.payload.as_deref(),
-                        },
-                    )?;
-                }
+        idle_since = Instant::now();
+        for record in &batch {
+            let (Ok(partition), Ok(offset)) = (
+                u32::try_from(record.partition),
+                u64::try_from(record.offset),
+            ) else {
+                continue;
+            };
+            let timestamp_ms = record.timestamp_ms.unwrap_or(-1);
+            if stopped.contains(&partition) || !limit.admits(partition, offset, timestamp_ms) {
+                stopped.insert(partition);
+                continue;
+            }
+            projection.apply(&RawRecord {
+                partition,
+                offset,
+                timestamp_ms,
+                key: record.key.as_deref(),
+                payload: record.payload.as_deref(),
+            })?;
+            applied += 1;
+            since_flush += 1;
+            if since_flush >= REBUILD_BATCH_RECORDS {
+                projection.flush(false)?;
+                since_flush = 0;
+                progress(applied);
             }
         }
     }
     projection.flush(false)?;
-    store.finish_bulk_load()?;
-    progress(applied);
-    mark_outbox_published(&store, partitions)?;
-    let positions = all
+    Ok((
+        positions_of(&projection, all),
+        projection.stats().dead_letters,
+        applied,
+    ))
+}
+
+fn positions_of(projection: &Projection, partitions: &[u32]) -> Positions {
+    partitions
         .iter()
         .filter_map(|p| projection.next_offset(*p).map(|next| (*p, next)))
-        .collect();
-    Ok(RebuildReport {
-        records: applied,
-        dead_letters: projection.stats().dead_letters,
-        positions,
-        elapsed: started.elapsed(),
-    })
+        .collect()
 }
