@@ -86,20 +86,18 @@ pub fn rebuild(
     let partition_of: stockline_store::PartitionOf =
         Arc::new(move |key: &[u8]| partition_for_key(key, partitions));
     let all: Vec<u32> = (0..partitions).collect();
+    let into = Target {
+        store: &store,
+        topic,
+        partition_of: &partition_of,
+        partitions: &all,
+        limit,
+    };
     let (positions, dead_letters, applied) = match source {
-        RebuildSource::Archive { store: source } => {
-            rebuild_from_archive(source, &store, topic, &partition_of, &all, limit, progress)?
+        RebuildSource::Archive { store: source } => rebuild_from_archive(source, &into, progress)?,
+        RebuildSource::Kafka { brokers, settings } => {
+            rebuild_from_kafka(brokers, settings, &into, progress)?
         }
-        RebuildSource::Kafka { brokers, settings } => rebuild_from_kafka(
-            brokers,
-            settings,
-            &store,
-            topic,
-            &partition_of,
-            &all,
-            limit,
-            progress,
-        )?,
     };
     store.finish_bulk_load()?;
     progress(applied);
@@ -123,6 +121,15 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// (positions, dead letters, records applied) of a finished rebuild.
 type Rebuilt = (Positions, u64, u64);
 
+/// What a rebuild folds into, whatever it reads.
+struct Target<'a> {
+    store: &'a Store,
+    topic: &'a str,
+    partition_of: &'a stockline_store::PartitionOf,
+    partitions: &'a [u32],
+    limit: &'a RebuildLimit,
+}
+
 /// Folds the archive's partitions on up to [`REBUILD_THREADS_MAX`] threads, each
 /// with its own [`Projection`] of a share of the partitions. Their batches touch
 /// disjoint rows (every row key but the daily counters' holds a SKU, which owns a
@@ -130,13 +137,16 @@ type Rebuilt = (Positions, u64, u64);
 /// one lock: the store ends the same as a sequential rebuild's, byte for byte.
 fn rebuild_from_archive(
     source: &Store,
-    target: &Store,
-    topic: &str,
-    partition_of: &stockline_store::PartitionOf,
-    all: &[u32],
-    limit: &RebuildLimit,
+    into: &Target<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rebuilt, EngineError> {
+    let Target {
+        store: target,
+        topic,
+        partition_of,
+        partitions: all,
+        limit,
+    } = *into;
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, REBUILD_THREADS_MAX)
@@ -214,17 +224,19 @@ fn rebuild_from_archive(
     Ok((positions, dead_letters, applied.into_inner()))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn rebuild_from_kafka(
     brokers: &Brokers,
     settings: &KafkaSettings,
-    store: &Store,
-    topic: &str,
-    partition_of: &stockline_store::PartitionOf,
-    all: &[u32],
-    limit: &RebuildLimit,
+    into: &Target<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rebuilt, EngineError> {
+    let Target {
+        store,
+        topic,
+        partition_of,
+        partitions: all,
+        limit,
+    } = *into;
     let mut projection = Projection::new(store.clone(), topic, Arc::clone(partition_of));
     projection.assign(all)?;
     let mut applied = 0u64;
