@@ -130,6 +130,70 @@ struct Target<'a> {
     limit: &'a RebuildLimit,
 }
 
+/// A projection of some partitions of a rebuild, written every
+/// [`REBUILD_BATCH_RECORDS`] records and once at the end. Writes go through
+/// `flush_lock`, shared by the workers of one rebuild: preparing a batch reads
+/// the daily counters it adds to, which every partition shares.
+struct BatchedProjection<'a> {
+    projection: Projection,
+    partitions: &'a [u32],
+    since_flush: u64,
+    flush_lock: &'a Mutex<()>,
+}
+
+impl<'a> BatchedProjection<'a> {
+    fn new(
+        into: &Target<'_>,
+        partitions: &'a [u32],
+        flush_lock: &'a Mutex<()>,
+    ) -> Result<Self, EngineError> {
+        let mut projection = Projection::new(
+            into.store.clone(),
+            into.topic,
+            Arc::clone(into.partition_of),
+        );
+        projection.assign(partitions)?;
+        Ok(BatchedProjection {
+            projection,
+            partitions,
+            since_flush: 0,
+            flush_lock,
+        })
+    }
+
+    /// Folds one record; returns whether its batch was written after it.
+    fn apply(&mut self, record: &RawRecord<'_>) -> Result<bool, EngineError> {
+        self.projection.apply(record)?;
+        self.since_flush += 1;
+        if self.since_flush < REBUILD_BATCH_RECORDS {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> Result<(), EngineError> {
+        let _counters = self
+            .flush_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.projection.flush(false)?;
+        self.since_flush = 0;
+        Ok(())
+    }
+
+    /// Writes the last batch: (positions, dead letters) of its partitions.
+    fn finish(mut self) -> Result<(Positions, u64), EngineError> {
+        self.flush()?;
+        let positions = self
+            .partitions
+            .iter()
+            .filter_map(|p| self.projection.next_offset(*p).map(|next| (*p, next)))
+            .collect();
+        Ok((positions, self.projection.stats().dead_letters))
+    }
+}
+
 /// Folds the archive's partitions on up to [`REBUILD_THREADS_MAX`] threads, each
 /// with its own [`Projection`] of a share of the partitions. Their batches touch
 /// disjoint rows (every row key but the daily counters' holds a SKU, which owns a
@@ -140,13 +204,7 @@ fn rebuild_from_archive(
     into: &Target<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rebuilt, EngineError> {
-    let Target {
-        store: target,
-        topic,
-        partition_of,
-        partitions: all,
-        limit,
-    } = *into;
+    let all = into.partitions;
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, REBUILD_THREADS_MAX)
@@ -163,18 +221,13 @@ fn rebuild_from_archive(
             .map(|group| {
                 let (flush_lock, applied) = (&flush_lock, &applied);
                 scope.spawn(move || {
-                    let mut projection =
-                        Projection::new(target.clone(), topic, Arc::clone(partition_of));
-                    projection.assign(group)?;
-                    let mut since_flush = 0u64;
-                    let flush = |projection: &mut Projection| -> Result<(), EngineError> {
-                        let _counters = flush_lock.lock().unwrap_or_else(PoisonError::into_inner);
-                        projection.flush(false)?;
-                        Ok(())
-                    };
+                    let mut projection = BatchedProjection::new(into, group, flush_lock)?;
                     for &partition in group {
                         for_each_archived(source, partition, 0, |record| {
-                            if !limit.admits(partition, record.offset, record.timestamp_ms) {
+                            if !into
+                                .limit
+                                .admits(partition, record.offset, record.timestamp_ms)
+                            {
                                 return Ok(false);
                             }
                             projection.apply(&RawRecord {
@@ -185,19 +238,10 @@ fn rebuild_from_archive(
                                 payload: record.payload.as_deref(),
                             })?;
                             applied.fetch_add(1, Ordering::Relaxed);
-                            since_flush += 1;
-                            if since_flush >= REBUILD_BATCH_RECORDS {
-                                flush(&mut projection)?;
-                                since_flush = 0;
-                            }
                             Ok(true)
                         })?;
                     }
-                    flush(&mut projection)?;
-                    Ok((
-                        positions_of(&projection, group),
-                        projection.stats().dead_letters,
-                    ))
+                    projection.finish()
                 })
             })
             .collect();
@@ -230,17 +274,10 @@ fn rebuild_from_kafka(
     into: &Target<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rebuilt, EngineError> {
-    let Target {
-        store,
-        topic,
-        partition_of,
-        partitions: all,
-        limit,
-    } = *into;
-    let mut projection = Projection::new(store.clone(), topic, Arc::clone(partition_of));
-    projection.assign(all)?;
+    let topic = into.topic;
+    let flush_lock = Mutex::new(());
+    let mut projection = BatchedProjection::new(into, into.partitions, &flush_lock)?;
     let mut applied = 0u64;
-    let mut since_flush = 0u64;
     let mut reader = RangeReader::to_high_watermarks(brokers, settings, topic, &FromBeginning)?;
     let mut stopped = std::collections::BTreeSet::new();
     let mut idle_since = Instant::now();
@@ -264,11 +301,11 @@ fn rebuild_from_kafka(
                 continue;
             };
             let timestamp_ms = record.timestamp_ms.unwrap_or(-1);
-            if stopped.contains(&partition) || !limit.admits(partition, offset, timestamp_ms) {
+            if stopped.contains(&partition) || !into.limit.admits(partition, offset, timestamp_ms) {
                 stopped.insert(partition);
                 continue;
             }
-            projection.apply(&RawRecord {
+            let flushed = projection.apply(&RawRecord {
                 partition,
                 offset,
                 timestamp_ms,
@@ -276,25 +313,11 @@ fn rebuild_from_kafka(
                 payload: record.payload.as_deref(),
             })?;
             applied += 1;
-            since_flush += 1;
-            if since_flush >= REBUILD_BATCH_RECORDS {
-                projection.flush(false)?;
-                since_flush = 0;
+            if flushed {
                 progress(applied);
             }
         }
     }
-    projection.flush(false)?;
-    Ok((
-        positions_of(&projection, all),
-        projection.stats().dead_letters,
-        applied,
-    ))
-}
-
-fn positions_of(projection: &Projection, partitions: &[u32]) -> Positions {
-    partitions
-        .iter()
-        .filter_map(|p| projection.next_offset(*p).map(|next| (*p, next)))
-        .collect()
+    let (positions, dead_letters) = projection.finish()?;
+    Ok((positions, dead_letters, applied))
 }

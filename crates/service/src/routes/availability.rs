@@ -57,7 +57,8 @@ fn unknown_sku(sku: &Sku) -> ApiError {
 
 /// A SKU's rows and its partition's configuration, at least as recent as
 /// `snapshot` (take it first): from the cache while the SKU's partition has not
-/// changed availability rows since they were read. `None` when no stock was ever recorded for the SKU.
+/// changed availability rows since they were read. `None` when no stock was ever
+/// recorded for the SKU.
 fn sku_rows(
     state: &AppState,
     snapshot: &PositionSnapshot,
