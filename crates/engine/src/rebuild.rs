@@ -131,21 +131,23 @@ struct Target<'a> {
 }
 
 /// A projection of some partitions of a rebuild, written every
-/// [`REBUILD_BATCH_RECORDS`] records and once at the end. Writes go through
-/// `flush_lock`, shared by the workers of one rebuild: preparing a batch reads
-/// the daily counters it adds to, which every partition shares.
+/// [`REBUILD_BATCH_RECORDS`] records and once at the end. Row batches are written
+/// without coordination (the workers' rows are disjoint); the daily counters,
+/// which every partition adds to, are read, added to and written under
+/// `counters_lock`, shared by the workers of one rebuild. A rebuild's batches
+/// need not be atomic with one another: the store is worthless until finished.
 struct BatchedProjection<'a> {
     projection: Projection,
     partitions: &'a [u32],
     since_flush: u64,
-    flush_lock: &'a Mutex<()>,
+    counters_lock: &'a Mutex<()>,
 }
 
 impl<'a> BatchedProjection<'a> {
     fn new(
         into: &Target<'_>,
         partitions: &'a [u32],
-        flush_lock: &'a Mutex<()>,
+        counters_lock: &'a Mutex<()>,
     ) -> Result<Self, EngineError> {
         let mut projection = Projection::new(
             into.store.clone(),
@@ -157,7 +159,7 @@ impl<'a> BatchedProjection<'a> {
             projection,
             partitions,
             since_flush: 0,
-            flush_lock,
+            counters_lock,
         })
     }
 
@@ -173,11 +175,17 @@ impl<'a> BatchedProjection<'a> {
     }
 
     fn flush(&mut self) -> Result<(), EngineError> {
+        let store = self.projection.store().clone();
+        if let Some(rows) = self.projection.prepare_rows()? {
+            store.write(rows, false)?;
+        }
         let _counters = self
-            .flush_lock
+            .counters_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        self.projection.flush(false)?;
+        let mut counters = stockline_store::WriteBatch::default();
+        self.projection.add_counters(&mut counters)?;
+        store.write(counters, false)?;
         self.since_flush = 0;
         Ok(())
     }
@@ -197,8 +205,9 @@ impl<'a> BatchedProjection<'a> {
 /// Folds the archive's partitions on up to [`REBUILD_THREADS_MAX`] threads, each
 /// with its own [`Projection`] of a share of the partitions. Their batches touch
 /// disjoint rows (every row key but the daily counters' holds a SKU, which owns a
-/// partition, or a partition), and counters are read, added to and written under
-/// one lock: the store ends the same as a sequential rebuild's, byte for byte.
+/// partition, or a partition) and are written concurrently; only the counters are
+/// read, added to and written under one lock: the store ends the same as a
+/// sequential rebuild's, byte for byte.
 fn rebuild_from_archive(
     source: &Store,
     into: &Target<'_>,
@@ -213,15 +222,15 @@ fn rebuild_from_archive(
     let groups: Vec<Vec<u32>> = (0..workers)
         .map(|worker| all.iter().copied().skip(worker).step_by(workers).collect())
         .collect();
-    let flush_lock = Mutex::new(());
+    let counters_lock = Mutex::new(());
     let applied = AtomicU64::new(0);
     let results: Vec<Result<(Positions, u64), EngineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .iter()
             .map(|group| {
-                let (flush_lock, applied) = (&flush_lock, &applied);
+                let (counters_lock, applied) = (&counters_lock, &applied);
                 scope.spawn(move || {
-                    let mut projection = BatchedProjection::new(into, group, flush_lock)?;
+                    let mut projection = BatchedProjection::new(into, group, counters_lock)?;
                     for &partition in group {
                         for_each_archived(source, partition, 0, |record| {
                             if !into
@@ -275,8 +284,8 @@ fn rebuild_from_kafka(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rebuilt, EngineError> {
     let topic = into.topic;
-    let flush_lock = Mutex::new(());
-    let mut projection = BatchedProjection::new(into, into.partitions, &flush_lock)?;
+    let counters_lock = Mutex::new(());
+    let mut projection = BatchedProjection::new(into, into.partitions, &counters_lock)?;
     let mut applied = 0u64;
     let mut reader = RangeReader::to_high_watermarks(brokers, settings, topic, &FromBeginning)?;
     let mut stopped = std::collections::BTreeSet::new();

@@ -140,7 +140,14 @@ pub struct Projection {
     partitions: BTreeMap<u32, PartitionProjection>,
     counters: BTreeMap<Vec<u8>, i64>,
     stats: ProjectionStats,
+    /// Bytes of the last batch prepared (at most [`BATCH_BYTES_RESERVED_MAX`]): the
+    /// next one reserves as much.
+    batch_bytes_last: usize,
 }
+
+/// The most a batch reserves up front: a live projector's batches are small, a
+/// rebuild's tens of MiB; beyond this a batch grows as it needs.
+const BATCH_BYTES_RESERVED_MAX: usize = 64 << 20;
 
 impl std::fmt::Debug for Projection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,6 +172,7 @@ impl Projection {
             partitions: BTreeMap::new(),
             counters: BTreeMap::new(),
             stats: ProjectionStats::default(),
+            batch_bytes_last: 0,
         }
     }
 
@@ -403,27 +411,50 @@ impl Projection {
     /// rows it changes (previous hold versions, counters). Lets a projector write
     /// one batch on another thread while it folds the next.
     pub fn prepare_flush(&mut self) -> Result<Option<WriteBatch>, StoreError> {
-        let mut batch = WriteBatch::default();
+        let Some(mut batch) = self.prepare_rows()? else {
+            return Ok(None);
+        };
+        self.add_counters(&mut batch)?;
+        Ok(Some(batch))
+    }
+
+    /// [`Projection::prepare_flush`] without the daily counters, which stay
+    /// pending until [`Projection::add_counters`]. For writers of one store that
+    /// fold disjoint partitions on several threads (a rebuild): every other row
+    /// belongs to one partition, so their row batches need no coordination, and
+    /// only the read-modify-write of the shared counters does.
+    pub fn prepare_rows(&mut self) -> Result<Option<WriteBatch>, StoreError> {
+        // Sized like the last batch: growing a batch of tens of MiB by doubling
+        // copied it about twice and faulted in fresh pages each time.
+        let mut batch = WriteBatch::with_capacity_bytes(self.batch_bytes_last);
         let mut any = false;
         let partitions: Vec<u32> = self.partitions.keys().copied().collect();
         for partition in partitions {
             any |= self.flush_partition(partition, &mut batch)?;
         }
-        if !self.counters.is_empty() {
-            let keys: Vec<Vec<u8>> = self.counters.keys().cloned().collect();
-            let existing: Vec<Option<i64>> = self.store.multi_get(cf::CHANNEL_STATS, &keys)?;
-            for ((key, delta), previous) in
-                std::mem::take(&mut self.counters).into_iter().zip(existing)
-            {
-                let total = previous.unwrap_or(0).saturating_add(delta);
-                batch.put_cf(self.store.cf(cf::CHANNEL_STATS), key, encode(&total)?);
-            }
-        }
         if !any {
             return Ok(None);
         }
+        self.batch_bytes_last = batch.size_in_bytes().min(BATCH_BYTES_RESERVED_MAX);
         self.stats.flushes += 1;
         Ok(Some(batch))
+    }
+
+    /// Adds the daily counters folded since the last call to `batch`: each
+    /// total is the stored one plus the deltas, so the caller must write `batch`
+    /// before anyone reads or adds to those counters again.
+    pub fn add_counters(&mut self, batch: &mut WriteBatch) -> Result<(), StoreError> {
+        if self.counters.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<Vec<u8>> = self.counters.keys().cloned().collect();
+        let existing: Vec<Option<i64>> = self.store.multi_get(cf::CHANNEL_STATS, &keys)?;
+        for ((key, delta), previous) in std::mem::take(&mut self.counters).into_iter().zip(existing)
+        {
+            let total = previous.unwrap_or(0).saturating_add(delta);
+            batch.put_cf(self.store.cf(cf::CHANNEL_STATS), key, encode(&total)?);
+        }
+        Ok(())
     }
 
     fn flush_partition(
@@ -441,6 +472,9 @@ impl Projection {
         }
         state.drain_dirty();
         let mut pending = std::mem::take(&mut state.pending);
+        // The next batch likely changes as many rows: growing a vector of tens of
+        // thousands of history entries by doubling copied it about twice.
+        state.pending.history = Vec::with_capacity(pending.history.len());
         let dirty = std::mem::take(&mut pending.dirty);
         let forgotten = std::mem::take(&mut pending.forgotten_holds);
         if !dirty.stock.is_empty() || !dirty.allocations.is_empty() || dirty.config {
