@@ -185,7 +185,9 @@ impl<'a> BatchedProjection<'a> {
             .unwrap_or_else(PoisonError::into_inner);
         let mut counters = stockline_store::WriteBatch::default();
         self.projection.add_counters(&mut counters)?;
-        store.write(counters, false)?;
+        if !counters.is_empty() {
+            store.write(counters, false)?;
+        }
         self.since_flush = 0;
         Ok(())
     }
