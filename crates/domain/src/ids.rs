@@ -102,9 +102,38 @@ pub(crate) fn prefix128(bytes: &[u8]) -> u128 {
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
         $(#[$meta])*
-        #[derive(Clone, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Clone)]
         pub struct $name(Arc<str>);
+
+        // As a string. Written by hand rather than `#[serde(into = "String")]`,
+        // which copied every id into a fresh `String` to serialize it: ids are most
+        // of what the projector encodes (history rows, holds).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        // Validated as [`Self::new`]; from a borrowed `str` where the format lends
+        // one, without the intermediate `String` of `#[serde(try_from = "String")]`.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct IdVisitor;
+                impl serde::de::Visitor<'_> for IdVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "a {} (a string)", $kind)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<$name, E> {
+                        $name::new(value).map_err(E::custom)
+                    }
+                    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<$name, E> {
+                        $name::try_from(value).map_err(E::custom)
+                    }
+                }
+                deserializer.deserialize_str(IdVisitor)
+            }
+        }
 
         // Byte-wise, as `str` compares; inline and with a shortcut for two handles
         // to the same string, because ids are the keys of every map of the ledger.
