@@ -675,6 +675,14 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Whether the fold forgot holds since the last [`Ledger::take_dirty`]. A
+    /// caller that drains less often than once per event must drain before the
+    /// next event then: a forgotten hold is named by its id, which a later event
+    /// may use again (and which may be forgotten again).
+    pub fn forgot_holds(&self) -> bool {
+        !self.dirty.holds_forgotten.is_empty()
+    }
+
     /// The keys changed since the last call: what the projector must write.
     pub fn take_dirty(&mut self) -> Dirty {
         let log = &mut self.dirty;
