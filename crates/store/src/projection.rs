@@ -29,7 +29,7 @@ use crate::rows::{
     ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, Notification, OutboxEntry,
     PartitionState, SeenChunk, VerdictRow,
 };
-use crate::store::{Store, cf, encode, position_key};
+use crate::store::{RowEncoder, Store, cf, encode, position_key};
 
 /// Records per archive chunk. A chunk is one RocksDB value (about 6 KiB of
 /// 100-byte records): few writes per record, and a replay reads sequential values.
@@ -144,6 +144,8 @@ pub struct Projection {
     /// Bytes of the last batch prepared (at most [`BATCH_BYTES_RESERVED_MAX`]): the
     /// next one reserves as much.
     batch_bytes_last: usize,
+    /// Encodes every row value of a batch (see [`RowEncoder`]).
+    row_encoder: RowEncoder,
 }
 
 /// The most a batch reserves up front: a live projector's batches are small, a
@@ -174,6 +176,7 @@ impl Projection {
             counters: BTreeMap::new(),
             stats: ProjectionStats::default(),
             batch_bytes_last: 0,
+            row_encoder: RowEncoder::default(),
         }
     }
 
@@ -487,17 +490,19 @@ impl Projection {
             state.availability_since = state.next_offset;
         }
         let ledger = &state.ledger;
+        let rows = &mut self.row_encoder;
 
+        let stock_cf = store.cf(cf::STOCK);
         for key in &dirty.stock {
             let quantities = ledger.quantities(&key.0, &key.1);
             quantities.assert_invariants();
             batch.put_cf(
-                store.cf(cf::STOCK),
+                stock_cf,
                 Key::new()
                     .id(key.0.as_str())
                     .last_id(key.1.as_str())
                     .build(),
-                encode(&quantities)?,
+                rows.encode(&quantities)?,
             );
         }
         for key in &dirty.allocations {
@@ -508,7 +513,7 @@ impl Projection {
                 .build();
             match ledger.allocations().get(key) {
                 Some(allocation) => {
-                    batch.put_cf(store.cf(cf::ALLOCATIONS), row_key, encode(allocation)?)
+                    batch.put_cf(store.cf(cf::ALLOCATIONS), row_key, rows.encode(allocation)?)
                 }
                 None => batch.delete_cf(store.cf(cf::ALLOCATIONS), row_key),
             }
@@ -538,6 +543,7 @@ impl Projection {
         // after the loop (see the history rows). Every index key ends with its
         // hold's row key, and each row is here once: the keys are unique.
         let mut index_changes: Vec<(&'static str, Vec<u8>, bool)> = Vec::new();
+        let (holds_cf, fold_holds_cf) = (store.cf(cf::HOLDS), store.cf(cf::FOLD_HOLDS));
         for (((current, tracked), row_key), previous) in
             versions.into_iter().zip(row_keys).zip(previous)
         {
@@ -549,12 +555,12 @@ impl Projection {
             for (cf_name, key) in new_keys.difference(&old_keys) {
                 index_changes.push((cf_name, key.clone(), true));
             }
-            batch.put_cf(store.cf(cf::HOLDS), &row_key, encode(current)?);
+            batch.put_cf(holds_cf, &row_key, rows.encode(current)?);
             let fold_key = Key::new().u32(partition).bytes(&row_key).build();
             if tracked {
-                batch.put_cf(store.cf(cf::FOLD_HOLDS), fold_key, []);
+                batch.put_cf(fold_holds_cf, fold_key, []);
             } else {
-                batch.delete_cf(store.cf(cf::FOLD_HOLDS), fold_key);
+                batch.delete_cf(fold_holds_cf, fold_key);
             }
         }
         index_changes.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
@@ -568,7 +574,7 @@ impl Projection {
         for sku in &dirty.waitlists {
             let key = Key::new().last_id(sku.as_str()).build();
             match ledger.waitlists().get(sku) {
-                Some(entries) => batch.put_cf(store.cf(cf::WAITLISTS), key, encode(entries)?),
+                Some(entries) => batch.put_cf(store.cf(cf::WAITLISTS), key, rows.encode(entries)?),
                 None => batch.delete_cf(store.cf(cf::WAITLISTS), key),
             }
         }
@@ -579,7 +585,7 @@ impl Projection {
                 .last_id(key.2.as_str())
                 .build();
             match ledger.incoming().get(key) {
-                Some(line) => batch.put_cf(store.cf(cf::INCOMING), row_key, encode(line)?),
+                Some(line) => batch.put_cf(store.cf(cf::INCOMING), row_key, rows.encode(line)?),
                 None => batch.delete_cf(store.cf(cf::INCOMING), row_key),
             }
         }
@@ -589,25 +595,30 @@ impl Projection {
                 .last_id(key.1.as_str())
                 .build();
             match ledger.transfers().get(key) {
-                Some(line) => batch.put_cf(store.cf(cf::TRANSFERS), row_key, encode(line)?),
+                Some(line) => batch.put_cf(store.cf(cf::TRANSFERS), row_key, rows.encode(line)?),
                 None => batch.delete_cf(store.cf(cf::TRANSFERS), row_key),
             }
         }
 
         // In key order: RocksDB's memtable skiplist inserts a key next to the
         // previous one much faster than at a random place (keys are unique).
-        pending.history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, entry) in &pending.history {
-            batch.put_cf(store.cf(cf::HISTORY), key, encode(entry)?);
+        // The order is sorted rather than the entries, which are large: moving
+        // them cost more than comparing their keys.
+        let mut history_order: Vec<usize> = (0..pending.history.len()).collect();
+        history_order.sort_unstable_by(|a, b| pending.history[*a].0.cmp(&pending.history[*b].0));
+        let history_cf = store.cf(cf::HISTORY);
+        for index in history_order {
+            let (key, entry) = &pending.history[index];
+            batch.put_cf(history_cf, key, rows.encode(entry)?);
         }
         for (key, verdict) in &pending.verdicts {
-            batch.put_cf(store.cf(cf::VERDICTS), key, encode(verdict)?);
+            batch.put_cf(store.cf(cf::VERDICTS), key, rows.encode(verdict)?);
         }
         for (key, dead_letter) in &pending.dead_letters {
-            batch.put_cf(store.cf(cf::DEAD_LETTERS), key, encode(dead_letter)?);
+            batch.put_cf(store.cf(cf::DEAD_LETTERS), key, rows.encode(dead_letter)?);
         }
         for (key, entry) in &pending.outbox {
-            batch.put_cf(store.cf(cf::OUTBOX), key, encode(entry)?);
+            batch.put_cf(store.cf(cf::OUTBOX), key, rows.encode(entry)?);
         }
 
         // Archive: closed chunks, then the open one as it stands.
@@ -618,7 +629,7 @@ impl Projection {
             batch.put_cf(
                 store.cf(cf::ARCHIVE),
                 Key::new().u32(partition).u64(*start).build(),
-                encode(chunk)?,
+                rows.encode(chunk)?,
             );
         }
         // Dedupe chunks: closed ones are final; the open one is rewritten.
@@ -626,7 +637,7 @@ impl Projection {
             batch.put_cf(
                 store.cf(cf::SEEN),
                 Key::new().u32(partition).u64(*start).build(),
-                encode(chunk)?,
+                rows.encode(chunk)?,
             );
             if let Some(newest) = chunk.newest() {
                 state.seen_written.push_back((*start, newest));
@@ -636,7 +647,7 @@ impl Projection {
             batch.put_cf(
                 store.cf(cf::SEEN),
                 Key::new().u32(partition).u64(state.seen.0).build(),
-                encode(&state.seen.1)?,
+                rows.encode(&state.seen.1)?,
             );
         }
         // Closed chunks wholly older than the window are forgotten, oldest first.
@@ -661,7 +672,7 @@ impl Projection {
         batch.put_cf(
             store.cf(cf::PARTITION_STATE),
             Key::new().u32(partition).build(),
-            encode(&partition_state)?,
+            rows.encode(&partition_state)?,
         );
         batch.put_cf(
             store.cf(cf::POSITIONS),

@@ -480,3 +480,19 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     encode_row(value).map_err(|e| StoreError::Encode(e.to_string()))
 }
 
+/// Encodes row values one after the other through one buffer: a `WriteBatch`
+/// copies each value it is given, so a batch of thousands of rows needs no
+/// allocation per row.
+#[derive(Debug, Default)]
+pub struct RowEncoder {
+    buffer: Vec<u8>,
+}
+
+impl RowEncoder {
+    /// The bytes of `value`, valid until the next call.
+    pub fn encode<T: Serialize>(&mut self, value: &T) -> Result<&[u8], StoreError> {
+        stockline_wire::encode_row_into(&mut self.buffer, value)
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        Ok(&self.buffer)
+    }
+}

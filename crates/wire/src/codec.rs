@@ -97,11 +97,24 @@ fn encode<T: Serialize>(
     value: &T,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(128);
+    encode_into(&mut out, magic, version, what, value)?;
+    Ok(out)
+}
+
+/// Replaces `out`'s contents with the encoding of `value`.
+fn encode_into<T: Serialize>(
+    out: &mut Vec<u8>,
+    magic: u8,
+    version: u8,
+    what: &'static str,
+    value: &T,
+) -> Result<(), EncodeError> {
+    out.clear();
     out.push(magic);
     out.push(version);
-    bincode::serde::encode_into_std_write(value, &mut out, config())
+    bincode::serde::encode_into_std_write(value, out, config())
         .map_err(|source| EncodeError { what, source })?;
-    Ok(out)
+    Ok(())
 }
 
 fn decode<T: DeserializeOwned>(
@@ -159,6 +172,12 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
 /// The bytes of a RocksDB row value.
 pub fn encode_row<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
     encode(ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
+}
+
+/// [`encode_row`] into a buffer the caller reuses: writing a batch of rows
+/// through one buffer saves an allocation and a free per row.
+pub fn encode_row_into<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
+    encode_into(out, ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
 }
 
 /// A RocksDB row value.
