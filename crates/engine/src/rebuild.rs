@@ -226,12 +226,17 @@ fn rebuild_from_archive(
         .collect();
     let counters_lock = Mutex::new(());
     let applied = AtomicU64::new(0);
+    // Each worker holds a sender and drops it when it ends (returns or panics):
+    // the receiver learns that all ended at once, not at the next progress tick.
+    let (running_sender, running) = std::sync::mpsc::channel::<()>();
     let results: Vec<Result<(Positions, u64), EngineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .iter()
             .map(|group| {
                 let (counters_lock, applied) = (&counters_lock, &applied);
+                let running_sender = running_sender.clone();
                 scope.spawn(move || {
+                    let _running = running_sender;
                     let mut projection = BatchedProjection::new(into, group, counters_lock)?;
                     for &partition in group {
                         for_each_archived(source, partition, 0, |record| {
@@ -256,8 +261,10 @@ fn rebuild_from_archive(
                 })
             })
             .collect();
-        while !handles.iter().all(|handle| handle.is_finished()) {
-            std::thread::sleep(PROGRESS_INTERVAL);
+        drop(running_sender);
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            running.recv_timeout(PROGRESS_INTERVAL)
+        {
             progress(applied.load(Ordering::Relaxed));
         }
         handles
