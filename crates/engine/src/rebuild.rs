@@ -78,6 +78,7 @@ pub fn rebuild(
         )));
     }
     let started = Instant::now();
+    let _ = T0.set(started);
     let store = Store::open(target, OpenMode::ReadWrite)?;
     // A half-built store is thrown away, so its writes need no WAL; the memtables
     // are flushed at the end.
@@ -99,7 +100,9 @@ pub fn rebuild(
             rebuild_from_kafka(brokers, settings, &into, progress)?
         }
     };
+    eprintln!("TMP folded at {:?}", started.elapsed());
     store.finish_bulk_load()?;
+    eprintln!("TMP flushed at {:?}", started.elapsed());
     progress(applied);
     mark_outbox_published(&store, partitions)?;
     Ok(RebuildReport {
@@ -204,41 +207,54 @@ impl<'a> BatchedProjection<'a> {
     }
 }
 
-/// Folds the archive's partitions on up to [`REBUILD_THREADS_MAX`] threads, each
-/// with its own [`Projection`] of a share of the partitions. Their batches touch
-/// disjoint rows (every row key but the daily counters' holds a SKU, which owns a
-/// partition, or a partition) and are written concurrently; only the counters are
-/// read, added to and written under one lock: the store ends the same as a
-/// sequential rebuild's, byte for byte.
+/// Folds the archive's partitions on up to [`REBUILD_THREADS_MAX`] threads. A
+/// worker takes the largest partition nobody has taken yet and folds it with its
+/// own [`Projection`], until none is left: partitions differ in size (a 1M-record
+/// log of 8 partitions had 0.2 to 0.7 s of work per partition), and handing them
+/// out fixed, round robin, left one worker alone for up to 0.45 s at the end.
+/// The batches of partitions touch disjoint rows (every row key but the daily
+/// counters' holds a SKU, which owns a partition, or a partition) and are written
+/// concurrently; only the counters are read, added to and written under one
+/// lock: the store ends the same as a sequential rebuild's, byte for byte.
 fn rebuild_from_archive(
     source: &Store,
     into: &Target<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rebuilt, EngineError> {
-    let all = into.partitions;
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, REBUILD_THREADS_MAX)
-        .min(all.len().max(1));
-    // Round robin: partitions hold similar shares of the SKUs.
-    let groups: Vec<Vec<u32>> = (0..workers)
-        .map(|worker| all.iter().copied().skip(worker).step_by(workers).collect())
-        .collect();
+        .min(into.partitions.len().max(1));
+    // Smallest first: workers pop the largest from the end. The source's
+    // positions count the offsets it consumed per partition.
+    let sizes = source.positions(into.topic)?;
+    let mut remaining: Vec<u32> = into.partitions.to_vec();
+    remaining.sort_by_key(|partition| (sizes.get(partition).copied().unwrap_or(0), *partition));
+    let remaining = Mutex::new(remaining);
+    let next_partition = || {
+        remaining
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    };
     let counters_lock = Mutex::new(());
     let applied = AtomicU64::new(0);
     // Each worker holds a sender and drops it when it ends (returns or panics):
     // the receiver learns that all ended at once, not at the next progress tick.
     let (running_sender, running) = std::sync::mpsc::channel::<()>();
     let results: Vec<Result<(Positions, u64), EngineError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .iter()
-            .map(|group| {
-                let (counters_lock, applied) = (&counters_lock, &applied);
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (counters_lock, applied, next_partition) =
+                    (&counters_lock, &applied, &next_partition);
                 let running_sender = running_sender.clone();
                 scope.spawn(move || {
                     let _running = running_sender;
-                    let mut projection = BatchedProjection::new(into, group, counters_lock)?;
-                    for &partition in group {
+                    let mut positions = Positions::new();
+                    let mut dead_letters = 0;
+                    while let Some(partition) = next_partition() {
+                        let one = [partition];
+                        let mut projection = BatchedProjection::new(into, &one, counters_lock)?;
                         for_each_archived(source, partition, 0, |record| {
                             if !into
                                 .limit
@@ -256,8 +272,11 @@ fn rebuild_from_archive(
                             applied.fetch_add(1, Ordering::Relaxed);
                             Ok(true)
                         })?;
+                        let (partition_positions, partition_dead_letters) = projection.finish()?;
+                        positions.extend(partition_positions);
+                        dead_letters += partition_dead_letters;
                     }
-                    projection.finish()
+                    Ok((positions, dead_letters))
                 })
             })
             .collect();
@@ -339,3 +358,5 @@ fn rebuild_from_kafka(
     let (positions, dead_letters) = projection.finish()?;
     Ok((positions, dead_letters, applied))
 }
+
+static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
