@@ -134,36 +134,36 @@ struct Target<'a> {
 }
 
 /// A projection of some partitions of a rebuild, written every
-/// [`REBUILD_BATCH_RECORDS`] records and once at the end. Row batches are written
+/// [`REBUILD_BATCH_RECORDS`] records and when a partition is finished. One per
+/// worker, whatever partitions it takes in turn: its buffers keep the size the
+/// batches need (a first batch grown from nothing copied itself about twenty
+/// times and faulted in fresh pages each time). Row batches are written
 /// without coordination (the workers' rows are disjoint); the daily counters,
 /// which every partition adds to, are read, added to and written under
 /// `counters_lock`, shared by the workers of one rebuild. A rebuild's batches
 /// need not be atomic with one another: the store is worthless until finished.
 struct BatchedProjection<'a> {
     projection: Projection,
-    partitions: &'a [u32],
     since_flush: u64,
     counters_lock: &'a Mutex<()>,
 }
 
 impl<'a> BatchedProjection<'a> {
-    fn new(
-        into: &Target<'_>,
-        partitions: &'a [u32],
-        counters_lock: &'a Mutex<()>,
-    ) -> Result<Self, EngineError> {
-        let mut projection = Projection::new(
-            into.store.clone(),
-            into.topic,
-            Arc::clone(into.partition_of),
-        );
-        projection.assign(partitions)?;
-        Ok(BatchedProjection {
-            projection,
-            partitions,
+    fn new(into: &Target<'_>, counters_lock: &'a Mutex<()>) -> BatchedProjection<'a> {
+        BatchedProjection {
+            projection: Projection::new(
+                into.store.clone(),
+                into.topic,
+                Arc::clone(into.partition_of),
+            ),
             since_flush: 0,
             counters_lock,
-        })
+        }
+    }
+
+    fn assign(&mut self, partitions: &[u32]) -> Result<(), EngineError> {
+        self.projection.assign(partitions)?;
+        Ok(())
     }
 
     /// Folds one record; returns whether its batch was written after it.
@@ -195,15 +195,20 @@ impl<'a> BatchedProjection<'a> {
         Ok(())
     }
 
-    /// Writes the last batch: (positions, dead letters) of its partitions.
-    fn finish(mut self) -> Result<(Positions, u64), EngineError> {
+    /// Writes the last batch of `partitions` and gives them up: their positions.
+    fn finish(&mut self, partitions: &[u32]) -> Result<Positions, EngineError> {
         self.flush()?;
-        let positions = self
-            .partitions
+        let positions = partitions
             .iter()
             .filter_map(|p| self.projection.next_offset(*p).map(|next| (*p, next)))
             .collect();
-        Ok((positions, self.projection.stats().dead_letters))
+        self.projection.revoke(partitions);
+        Ok(positions)
+    }
+
+    /// Records dead-lettered since the projection was created.
+    fn dead_letters(&self) -> u64 {
+        self.projection.stats().dead_letters
     }
 }
 
@@ -251,10 +256,9 @@ fn rebuild_from_archive(
                 scope.spawn(move || {
                     let _running = running_sender;
                     let mut positions = Positions::new();
-                    let mut dead_letters = 0;
+                    let mut projection = BatchedProjection::new(into, counters_lock);
                     while let Some(partition) = next_partition() {
-                        let one = [partition];
-                        let mut projection = BatchedProjection::new(into, &one, counters_lock)?;
+                        projection.assign(&[partition])?;
                         for_each_archived(source, partition, 0, |record| {
                             if !into
                                 .limit
@@ -272,11 +276,9 @@ fn rebuild_from_archive(
                             applied.fetch_add(1, Ordering::Relaxed);
                             Ok(true)
                         })?;
-                        let (partition_positions, partition_dead_letters) = projection.finish()?;
-                        positions.extend(partition_positions);
-                        dead_letters += partition_dead_letters;
+                        positions.extend(projection.finish(&[partition])?);
                     }
-                    Ok((positions, dead_letters))
+                    Ok((positions, projection.dead_letters()))
                 })
             })
             .collect();
@@ -313,7 +315,8 @@ fn rebuild_from_kafka(
 ) -> Result<Rebuilt, EngineError> {
     let topic = into.topic;
     let counters_lock = Mutex::new(());
-    let mut projection = BatchedProjection::new(into, into.partitions, &counters_lock)?;
+    let mut projection = BatchedProjection::new(into, &counters_lock);
+    projection.assign(into.partitions)?;
     let mut applied = 0u64;
     let mut reader = RangeReader::to_high_watermarks(brokers, settings, topic, &FromBeginning)?;
     let mut stopped = std::collections::BTreeSet::new();
@@ -355,8 +358,8 @@ fn rebuild_from_kafka(
             }
         }
     }
-    let (positions, dead_letters) = projection.finish()?;
-    Ok((positions, dead_letters, applied))
+    let positions = projection.finish(into.partitions)?;
+    Ok((positions, projection.dead_letters(), applied))
 }
 
 static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
