@@ -78,7 +78,6 @@ pub fn rebuild(
         )));
     }
     let started = Instant::now();
-    let _ = T0.set(started);
     let store = Store::open(target, OpenMode::ReadWrite)?;
     // A half-built store is thrown away, so its writes need no WAL; the memtables
     // are flushed at the end.
@@ -100,9 +99,7 @@ pub fn rebuild(
             rebuild_from_kafka(brokers, settings, &into, progress)?
         }
     };
-    eprintln!("TMP folded at {:?}", started.elapsed());
     store.finish_bulk_load()?;
-    eprintln!("TMP flushed at {:?}", started.elapsed());
     progress(applied);
     mark_outbox_published(&store, partitions)?;
     Ok(RebuildReport {
@@ -361,5 +358,3 @@ fn rebuild_from_kafka(
     let positions = projection.finish(into.partitions)?;
     Ok((positions, projection.dead_letters(), applied))
 }
-
-static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
