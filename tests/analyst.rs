@@ -334,6 +334,69 @@ fn reconcile_finds_nothing_then_the_tampered_row() {
     );
 }
 
+/// The way from a store of an older format to this build's: refused for
+/// queries, with the command in the message; rebuilt from its archive (the
+/// embedded broker's log is in it), it equals the live store row for row.
+#[test]
+fn a_store_of_the_previous_format_is_refused_then_rebuilt_from_its_archive() {
+    let run = LiveRun::start();
+    let projector = spawn_projector(
+        &run.broker.brokers,
+        &run.broker.settings,
+        &ProjectorSettings {
+            group_id: group(),
+            ..ProjectorSettings::default()
+        },
+        run.store.clone(),
+    )
+    .expect("projector");
+    run.rt.block_on(produce_events(
+        &run.producer,
+        &run.publisher,
+        &valid_traffic(35, 600),
+    ));
+    let ends = run.broker.event_ends();
+    assert!(
+        run.rt
+            .block_on(projector.wait_for(&ends, Duration::from_secs(60)))
+    );
+    projector.stop().expect("stops");
+    let live = snapshot(&run.store);
+    assert!(!live[cf::HISTORY].is_empty(), "the run changed stock");
+
+    let previous = stockline_store::ARCHIVE_FORMAT_OLDEST;
+    assert!(previous < stockline_store::STORE_FORMAT);
+    run.store
+        .meta_put("store_format", &previous)
+        .expect("format rewritten");
+    let store_dir = run.data.path().join("store");
+    let refused = Store::open(&store_dir, OpenMode::ReadOnly)
+        .expect_err("a store of another format is refused")
+        .to_string();
+    assert!(
+        refused.contains(&format!("store format {previous}"))
+            && refused.contains("stockline rebuild --from-archive"),
+        "{refused}"
+    );
+
+    let rebuilt_dir = run.data.path().join("rebuilt");
+    let (ok, stdout, stderr) = stockline(
+        run.data.path(),
+        run.topic(),
+        4,
+        &[
+            "rebuild",
+            "--from-archive",
+            store_dir.to_str().expect("utf-8 path"),
+            "--to",
+            rebuilt_dir.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let rebuilt = Store::open(&rebuilt_dir, OpenMode::ReadOnly).expect("this build's format");
+    assert_eq!(snapshot(&rebuilt), live);
+}
+
 fn id<T: TryFrom<String>>(text: &str) -> T
 where
     T::Error: std::fmt::Debug,

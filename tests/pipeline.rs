@@ -154,7 +154,7 @@ fn rebuild_equals_live(kind: BrokerKind) {
         .scan::<HistoryEntry>(cf::HISTORY, b"", None, usize::MAX)
         .expect("history")
     {
-        *causes.entry(entry.cause).or_default() += 1;
+        *causes.entry(entry.cause.into_owned()).or_default() += 1;
     }
     for cause in [
         "transfer_shipped",

@@ -98,6 +98,35 @@ pub mod timestamp_serde {
     }
 }
 
+/// [`timestamp_serde`] for an optional timestamp (the same forms, inside
+/// serde's `Option`).
+pub mod optional_timestamp_serde {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    struct Borrowed<'a>(&'a DateTime<Utc>);
+
+    impl Serialize for Borrowed<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            super::timestamp_serde::serialize(self.0, s)
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Owned(#[serde(with = "super::timestamp_serde")] DateTime<Utc>);
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(Borrowed).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Ok(Option::<Owned>::deserialize(d)?.map(|owned| owned.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +143,25 @@ mod tests {
             "\"2026-11-23T16:00:00.123456Z\""
         );
         assert!(serde_json::from_str::<At>("\"yesterday\"").is_err());
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct MaybeAt(#[serde(with = "optional_timestamp_serde")] Option<DateTime<Utc>>);
+
+    #[test]
+    fn optional_timestamps_are_text_in_json() {
+        let at = MaybeAt(Some(
+            DateTime::parse_from_rfc3339("2026-11-23T16:00:00.123456Z")
+                .expect("parses")
+                .with_timezone(&Utc),
+        ));
+        let json = serde_json::to_string(&at).expect("encodes");
+        assert_eq!(json, "\"2026-11-23T16:00:00.123456Z\"");
+        assert_eq!(serde_json::from_str::<MaybeAt>(&json).expect("decodes"), at);
+        assert_eq!(
+            serde_json::to_string(&MaybeAt(None)).expect("encodes"),
+            "null"
+        );
     }
 
     #[test]

@@ -44,10 +44,10 @@ fn main() {
         .map(|d| std::path::PathBuf::from(d).join(format!("source-{events}")));
     let source_dir = kept.clone().unwrap_or_else(|| dir.path().join("source"));
     let complete = source_dir.join("stockline-bench-complete");
-    // A kept store of another store format is made again.
+    // A kept store whose archive this build cannot read is made again.
     let reused = complete
         .exists()
-        .then(|| Store::open(&source_dir, OpenMode::ReadOnly).ok())
+        .then(|| Store::open(&source_dir, OpenMode::ArchiveSource).ok())
         .flatten();
     let (source, records) = if let Some(source) = reused {
         let records: u64 = source.positions(TOPIC).expect("positions").values().sum();

@@ -254,7 +254,7 @@ impl From<&HistoryEntry> for HistoryView {
             partition: entry.partition,
             offset: entry.offset,
             log_time: rfc3339(entry.log_time),
-            cause: entry.cause.clone(),
+            cause: entry.cause.to_string(),
             event_id: entry.event_id.map(|id| id.to_string()),
             occurred_at: entry
                 .occurred_at

@@ -90,7 +90,7 @@ fn replay_into(
         .archive
         .clone()
         .unwrap_or_else(|| settings.store_dir());
-    let archive = Store::open(&archive_dir, OpenMode::ReadOnly)
+    let archive = Store::open(&archive_dir, OpenMode::ArchiveSource)
         .with_context(|| format!("opening {} (the archive to replay)", archive_dir.display()))?;
     if show_progress {
         let total: u64 = archive.positions(&topic)?.values().sum();

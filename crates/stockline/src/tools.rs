@@ -269,7 +269,7 @@ pub async fn rebuild(settings: &Settings, to: &Path, from_archive: Option<&Path>
         let limit = RebuildLimit::default();
         match from_archive {
             Some(dir) => {
-                let source = Store::open(&dir, OpenMode::ReadOnly)?;
+                let source = Store::open(&dir, OpenMode::ArchiveSource)?;
                 Ok(rebuild_store(
                     RebuildSource::Archive { store: &source },
                     &to,

@@ -807,7 +807,7 @@ impl PartitionProjection {
                         partition,
                         offset,
                         log_time: now,
-                        cause: cause_name.to_owned(),
+                        cause: std::borrow::Cow::Borrowed(cause_name),
                         event_id: event_fields.map(|e| e.event_id),
                         occurred_at: event_fields.map(|e| e.occurred_at),
                         channel: event_fields.map(|e| e.channel.clone()),

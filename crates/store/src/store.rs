@@ -100,7 +100,13 @@ pub mod cf {
 /// 2: archive chunks of 64 records and dedupe chunks of 256 offsets (were 256 and
 /// 4,096); a store of format 1 would continue with chunks of another size, and no
 /// longer equal its rebuild byte for byte.
-pub const STORE_FORMAT: u32 = 2;
+/// 3: history entries keep `occurred_at` as microseconds, not RFC 3339 text.
+pub const STORE_FORMAT: u32 = 3;
+/// The oldest format whose archive and positions are laid out as this build's: a
+/// store of this format or newer (up to [`STORE_FORMAT`]) can be the source of a
+/// rebuild or replay ([`OpenMode::ArchiveSource`]), the way from an older store
+/// to one this build reads (the embedded broker's log is in that archive).
+pub const ARCHIVE_FORMAT_OLDEST: u32 = 2;
 const META_FORMAT_KEY: &[u8] = b"store_format";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +115,10 @@ pub enum OpenMode {
     ReadWrite,
     /// Queries against a store another process may be writing, or a replay's output.
     ReadOnly,
+    /// Read-only, for reading only the archive and positions (the source of a
+    /// rebuild or replay): a store of an older format is accepted from
+    /// [`ARCHIVE_FORMAT_OLDEST`] on.
+    ArchiveSource,
 }
 
 /// A (key, value) pair as stored.
@@ -189,7 +199,7 @@ impl Store {
             .collect();
         let db = match mode {
             OpenMode::ReadWrite => DB::open_cf_descriptors(&options, &path, descriptors),
-            OpenMode::ReadOnly => {
+            OpenMode::ReadOnly | OpenMode::ArchiveSource => {
                 if !path.join("CURRENT").exists() {
                     return Err(StoreError::Missing { path });
                 }
@@ -215,15 +225,27 @@ impl Store {
             Some(bytes) => {
                 let found: u32 =
                     decode_row(&bytes).map_err(|e| self.corrupt(cf::META, META_FORMAT_KEY, e))?;
-                if found != STORE_FORMAT {
-                    return Err(StoreError::Incompatible {
-                        path: self.path.clone(),
-                        message: format!(
-                            "store format {found}, this build reads {STORE_FORMAT}; rebuild it with `stockline rebuild`"
-                        ),
-                    });
+                let archive_readable = (ARCHIVE_FORMAT_OLDEST..=STORE_FORMAT).contains(&found);
+                if found == STORE_FORMAT
+                    || (self.mode == OpenMode::ArchiveSource && archive_readable)
+                {
+                    return Ok(());
                 }
-                Ok(())
+                let how = if archive_readable {
+                    format!(
+                        "rebuild it into a new directory from its archive with `stockline rebuild --from-archive {} --to NEW_DIR` (or from Kafka with `stockline rebuild --to NEW_DIR`), then use NEW_DIR",
+                        self.path.display()
+                    )
+                } else {
+                    "rebuild it from Kafka with `stockline rebuild --to NEW_DIR`, then use NEW_DIR"
+                        .to_owned()
+                };
+                Err(StoreError::Incompatible {
+                    path: self.path.clone(),
+                    message: format!(
+                        "store format {found}, this build reads {STORE_FORMAT}; {how}"
+                    ),
+                })
             }
             None if self.mode == OpenMode::ReadWrite => {
                 let mut batch = WriteBatch::default();
@@ -266,7 +288,7 @@ impl Store {
     /// Writes a batch atomically. `sync` also fsyncs the WAL: needed against power
     /// loss, not against a killed process (the OS keeps the written WAL).
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
-        if self.mode == OpenMode::ReadOnly {
+        if self.mode != OpenMode::ReadWrite {
             return Err(StoreError::ReadOnly {
                 path: self.path.clone(),
             });
