@@ -18,6 +18,13 @@ impl Key {
         Key(Vec::with_capacity(48))
     }
 
+    /// A key built in `buffer`, emptied first: a caller that builds many keys
+    /// only to look them up reuses one allocation.
+    pub fn reusing(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        Key(buffer)
+    }
+
     /// An identifier followed by the separator.
     pub fn id(mut self, id: &str) -> Self {
         debug_assert!(!id.as_bytes().contains(&SEP), "ids never contain NUL");

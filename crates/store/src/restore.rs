@@ -157,7 +157,7 @@ pub(crate) fn restore_partitions(
             .collect();
         for (key, hold) in hold_keys
             .iter()
-            .zip(store.multi_get::<Hold>(cf::HOLDS, &hold_keys)?)
+            .zip(store.multi_get::<Hold, _>(cf::HOLDS, &hold_keys)?)
         {
             let hold =
                 hold.ok_or_else(|| store.corrupt(cf::HOLDS, key, "tracked hold has no row"))?;

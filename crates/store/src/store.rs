@@ -343,15 +343,15 @@ impl Store {
     }
 
     /// Point lookups of many keys in one call.
-    pub fn multi_get<T: DeserializeOwned>(
+    pub fn multi_get<T: DeserializeOwned, K: AsRef<[u8]>>(
         &self,
         cf_name: &'static str,
-        keys: &[Vec<u8>],
+        keys: &[K],
     ) -> Result<Vec<Option<T>>, StoreError> {
         let handle = self.cf(cf_name);
         let results = self
             .db
-            .batched_multi_get_cf(handle, keys.iter().map(Vec::as_slice), false);
+            .batched_multi_get_cf(handle, keys.iter().map(AsRef::as_ref), false);
         results
             .into_iter()
             .zip(keys)
@@ -359,7 +359,7 @@ impl Store {
                 None => Ok(None),
                 Some(bytes) => decode_row(&bytes)
                     .map(Some)
-                    .map_err(|e| self.corrupt(cf_name, key, e)),
+                    .map_err(|e| self.corrupt(cf_name, key.as_ref(), e)),
             })
             .collect()
     }
