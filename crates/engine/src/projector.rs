@@ -194,7 +194,8 @@ pub fn spawn_projector(
         topic: topic.clone(),
     });
     let consumer =
-        PartitionConsumer::subscribe(brokers, kafka, &settings.group_id, &[topic.as_str()], start)?;
+        PartitionConsumer::subscribe(brokers, kafka, &settings.group_id, &[topic.as_str()], start)?
+            .without_headers();
     let partitions = kafka.partitions;
     let partition_of: stockline_store::PartitionOf =
         Arc::new(move |key: &[u8]| partition_for_key(key, partitions));

@@ -196,7 +196,7 @@ impl RangeReader {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match self.consumer.poll(remaining) {
                 Some(Ok(message)) => {
-                    let record = from_message(&message, &mut self.topic_cache);
+                    let record = from_message(&message, &mut self.topic_cache, true);
                     if let Some(&until) = self.open.get(&record.partition) {
                         if record.offset < until {
                             if record.next_offset() >= until {

@@ -135,10 +135,12 @@ impl ConsumedRecord {
 }
 
 /// Copies a message owned by librdkafka into a [`ConsumedRecord`], reusing
-/// the previous record's topic allocation when the topic is the same.
+/// the previous record's topic allocation when the topic is the same; its
+/// headers only if `with_headers`.
 pub(crate) fn from_message<M: rdkafka::Message>(
     message: &M,
     topic_cache: &mut Option<Arc<str>>,
+    with_headers: bool,
 ) -> ConsumedRecord {
     use rdkafka::message::Headers;
 
@@ -155,8 +157,9 @@ pub(crate) fn from_message<M: rdkafka::Message>(
         rdkafka::Timestamp::CreateTime(ms) => (Some(ms), Some(TimestampKind::CreateTime)),
         rdkafka::Timestamp::LogAppendTime(ms) => (Some(ms), Some(TimestampKind::LogAppendTime)),
     };
-    let headers = message
-        .headers()
+    let headers = with_headers
+        .then(|| message.headers())
+        .flatten()
         .map(|hs| {
             hs.iter()
                 .map(|h| RecordHeader {

@@ -102,6 +102,7 @@ fn group_consumer_starts_where_the_store_says(env: &Env) {
             format!("v{i}"),
             BASE_TIMESTAMP_MS + i,
         )
+        .with_header("event-id", format!("e{i}"))
     };
     // Two rounds, each acknowledged before the next, so offset 17 of
     // partition 0 starts a record batch: tansu 0.6.0 cannot serve a fetch
@@ -118,6 +119,11 @@ fn group_consumer_starts_where_the_store_says(env: &Env) {
     let want = (50 - 17) + 50;
     let (records, changes) = consume_n(&mut consumer, want, 20_000);
     assert_eq!(records.len(), want, "changes seen: {changes:?}");
+    for record in &records {
+        let i = record.payload.as_deref().and_then(|v| v.strip_prefix(b"v"));
+        let header = i.map(|i| [b"e", i].concat());
+        assert_eq!(record.header("event-id"), header.as_deref(), "headers read");
+    }
 
     let first_of = |p: i32| {
         records
@@ -174,6 +180,22 @@ fn group_consumer_starts_where_the_store_says(env: &Env) {
             .expect("committed entry");
         assert_eq!(entry.2, Some(50), "partition {p}: {committed:?}");
     }
+
+    // A consumer without headers reads the same records, headers left out.
+    let start = Arc::new(Positions(vec![((topic.clone(), 0), 17)]));
+    let mut bare = env
+        .consumer(&unique_name("g"), &topic, start)
+        .without_headers();
+    let (bare_records, _) = consume_n(&mut bare, want, 20_000);
+    let strip =
+        |records: &[stockline_kafka::ConsumedRecord]| -> BTreeMap<(i32, i64), Option<Vec<u8>>> {
+            records
+                .iter()
+                .map(|r| ((r.partition, r.offset), r.payload.clone()))
+                .collect()
+        };
+    assert_eq!(strip(&bare_records), strip(&records));
+    assert!(bare_records.iter().all(|r| r.headers.is_empty()));
 }
 
 fn stored_offset_beyond_high_watermark_is_reported(env: &Env) {
