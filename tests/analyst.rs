@@ -104,6 +104,32 @@ impl LiveRun {
     fn topic(&self) -> &str {
         &self.broker.settings.topics.events
     }
+
+    /// Publishes `events` events of valid traffic (simulator seed `seed`) and
+    /// projects them into the store with a projector started and stopped here.
+    fn project_valid_traffic(&self, seed: u64, events: usize) {
+        let projector = spawn_projector(
+            &self.broker.brokers,
+            &self.broker.settings,
+            &ProjectorSettings {
+                group_id: group(),
+                ..ProjectorSettings::default()
+            },
+            self.store.clone(),
+        )
+        .expect("projector");
+        self.rt.block_on(produce_events(
+            &self.producer,
+            &self.publisher,
+            &valid_traffic(seed, events),
+        ));
+        let ends = self.broker.event_ends();
+        assert!(
+            self.rt
+                .block_on(projector.wait_for(&ends, Duration::from_secs(60)))
+        );
+        projector.stop().expect("stops");
+    }
 }
 
 /// Replaying up to an instant gives exactly what the live store held at that
@@ -265,27 +291,7 @@ fn replay_to_an_instant_equals_the_live_store_at_that_instant() {
 #[test]
 fn reconcile_finds_nothing_then_the_tampered_row() {
     let run = LiveRun::start();
-    let projector = spawn_projector(
-        &run.broker.brokers,
-        &run.broker.settings,
-        &ProjectorSettings {
-            group_id: group(),
-            ..ProjectorSettings::default()
-        },
-        run.store.clone(),
-    )
-    .expect("projector");
-    run.rt.block_on(produce_events(
-        &run.producer,
-        &run.publisher,
-        &valid_traffic(33, 1_500),
-    ));
-    let ends = run.broker.event_ends();
-    assert!(
-        run.rt
-            .block_on(projector.wait_for(&ends, Duration::from_secs(60)))
-    );
-    projector.stop().expect("stops");
+    run.project_valid_traffic(33, 1_500);
 
     let (ok, stdout, stderr) = stockline(run.data.path(), run.topic(), 4, &["reconcile"]);
     assert!(ok, "{stdout}\n{stderr}");
@@ -340,27 +346,7 @@ fn reconcile_finds_nothing_then_the_tampered_row() {
 #[test]
 fn a_store_of_the_previous_format_is_refused_then_rebuilt_from_its_archive() {
     let run = LiveRun::start();
-    let projector = spawn_projector(
-        &run.broker.brokers,
-        &run.broker.settings,
-        &ProjectorSettings {
-            group_id: group(),
-            ..ProjectorSettings::default()
-        },
-        run.store.clone(),
-    )
-    .expect("projector");
-    run.rt.block_on(produce_events(
-        &run.producer,
-        &run.publisher,
-        &valid_traffic(35, 600),
-    ));
-    let ends = run.broker.event_ends();
-    assert!(
-        run.rt
-            .block_on(projector.wait_for(&ends, Duration::from_secs(60)))
-    );
-    projector.stop().expect("stops");
+    run.project_valid_traffic(35, 600);
     let live = snapshot(&run.store);
     assert!(!live[cf::HISTORY].is_empty(), "the run changed stock");
 
