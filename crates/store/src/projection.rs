@@ -29,7 +29,7 @@ use crate::rows::{
     ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, Notification, OutboxEntry,
     PartitionState, SeenChunk, VerdictRow,
 };
-use crate::store::{RowEncoder, Store, cf, encode, position_key};
+use crate::store::{RowEncoder, Store, cf, position_key};
 
 /// Records per archive chunk. A chunk is one RocksDB value (about 6 KiB of
 /// 100-byte records): few writes per record, and a replay reads sequential values.
@@ -476,7 +476,7 @@ impl Projection {
         let stats_cf = self.store.cf(cf::CHANNEL_STATS);
         for ((key, delta), previous) in deltas.iter().zip(existing) {
             let total = previous.unwrap_or(0).saturating_add(*delta);
-            batch.put_cf(stats_cf, key, encode(&total)?);
+            batch.put_cf(stats_cf, key, self.row_encoder.encode(&total)?);
         }
         Ok(())
     }
