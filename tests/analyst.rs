@@ -15,7 +15,7 @@ use stockline_domain::{
     HoldKind, LocationKind, LogTime, OrderId, Payload, Price, Quantities, ReceiptKind,
     ReturnDisposition, SCHEMA_VERSION,
 };
-use stockline_engine::{EventPublisher, ProjectorSettings, spawn_projector};
+use stockline_engine::{EventPublisher, ProjectorHandle, ProjectorSettings, spawn_projector};
 use stockline_kafka::{RecordProducer, partition_for_key};
 use stockline_store::{OpenMode, Projection, RawRecord, Store, cf};
 use stockline_wire::encode_event;
@@ -105,10 +105,9 @@ impl LiveRun {
         &self.broker.settings.topics.events
     }
 
-    /// Publishes `events` events of valid traffic (simulator seed `seed`) and
-    /// projects them into the store with a projector started and stopped here.
-    fn project_valid_traffic(&self, seed: u64, events: usize) {
-        let projector = spawn_projector(
+    /// A projector with default settings and a fresh group, into the store.
+    fn spawn_projector(&self) -> ProjectorHandle {
+        spawn_projector(
             &self.broker.brokers,
             &self.broker.settings,
             &ProjectorSettings {
@@ -117,7 +116,13 @@ impl LiveRun {
             },
             self.store.clone(),
         )
-        .expect("projector");
+        .expect("projector")
+    }
+
+    /// Publishes `events` events of valid traffic (simulator seed `seed`) and
+    /// projects them into the store with a projector started and stopped here.
+    fn project_valid_traffic(&self, seed: u64, events: usize) {
+        let projector = self.spawn_projector();
         self.rt.block_on(produce_events(
             &self.producer,
             &self.publisher,
@@ -138,16 +143,7 @@ impl LiveRun {
 #[test]
 fn replay_to_an_instant_equals_the_live_store_at_that_instant() {
     let run = LiveRun::start();
-    let projector = spawn_projector(
-        &run.broker.brokers,
-        &run.broker.settings,
-        &ProjectorSettings {
-            group_id: group(),
-            ..ProjectorSettings::default()
-        },
-        run.store.clone(),
-    )
-    .expect("projector");
+    let projector = run.spawn_projector();
     // Strictly increasing record times, so "up to an instant" is a prefix of
     // every partition.
     let mut traffic = valid_traffic(21, 2_400);
