@@ -58,7 +58,7 @@ use stockline_kafka::{
 };
 use stockline_store::keys::Key;
 use stockline_store::rows::DeadLetter;
-use stockline_store::{OpenMode, Store, cf, compare};
+use stockline_store::{OpenMode, Store, StoreContents, cf, compare};
 use support::{BrokerKind, TestBroker, domain, group};
 use uuid::Uuid;
 
@@ -876,6 +876,7 @@ fn the_projector_survives_sigkill_anywhere() {
             settings: &broker.settings,
         },
         &rebuilt_dir,
+        StoreContents::Full,
         &topic,
         PARTITIONS,
         &RebuildLimit::default(),

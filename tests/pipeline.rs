@@ -21,7 +21,7 @@ use stockline_kafka::{
 };
 use stockline_store::keys::Key;
 use stockline_store::rows::{DeadLetter, HistoryEntry};
-use stockline_store::{OpenMode, Store, cf, compare};
+use stockline_store::{OpenMode, Store, StoreContents, cf, compare};
 use stockline_wire::encode_event;
 use support::{BrokerKind, TestBroker, eventually, group, produce_events, valid_traffic};
 use uuid::Uuid;
@@ -177,6 +177,7 @@ fn rebuild_equals_live(kind: BrokerKind) {
             settings: &broker.settings,
         },
         rebuilt_dir.path(),
+        StoreContents::Full,
         &broker.settings.topics.events,
         4,
         &RebuildLimit::default(),
@@ -192,6 +193,7 @@ fn rebuild_equals_live(kind: BrokerKind) {
     rebuild(
         RebuildSource::Archive { store: &live },
         from_archive_dir.path(),
+        StoreContents::Full,
         &broker.settings.topics.events,
         4,
         &RebuildLimit::default(),
@@ -503,6 +505,7 @@ fn the_embedded_broker_is_restored_from_the_archive() {
     rebuild(
         RebuildSource::Archive { store: &store },
         rebuilt_dir.path(),
+        StoreContents::Full,
         &settings.topics.events,
         2,
         &RebuildLimit::default(),
@@ -607,6 +610,7 @@ fn waitlist_notifications_are_published_once_and_never_by_a_rebuild() {
     rebuild(
         RebuildSource::Archive { store },
         rebuilt_dir.path(),
+        StoreContents::Full,
         &topic,
         2,
         &RebuildLimit::default(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use stockline_kafka::{Brokers, FromBeginning, KafkaSettings, RangeReader, partition_for_key};
-use stockline_store::{OpenMode, Projection, RawRecord, Store};
+use stockline_store::{Projection, RawRecord, Store, StoreContents};
 
 use crate::archive::for_each_archived;
 use crate::error::EngineError;
@@ -62,10 +62,14 @@ pub struct RebuildReport {
     pub elapsed: Duration,
 }
 
-/// Rebuilds into `target`, which must not hold a store yet.
+/// Rebuilds into `target`, which must not hold a store yet: a store of
+/// `contents`, [`StoreContents::Full`] for one a projector can continue (`stockline
+/// rebuild`), [`StoreContents::ReadModels`] for one that is only queried
+/// (`stockline replay`, `reconcile`: no archive copy, no dedupe record).
 pub fn rebuild(
     source: RebuildSource<'_>,
     target: &Path,
+    contents: StoreContents,
     topic: &str,
     partitions: u32,
     limit: &RebuildLimit,
@@ -78,7 +82,7 @@ pub fn rebuild(
         )));
     }
     let started = Instant::now();
-    let store = Store::open(target, OpenMode::ReadWrite)?;
+    let store = Store::create(target, contents)?;
     // A half-built store is thrown away, so its writes need no WAL; the memtables
     // are flushed at the end.
     store.start_bulk_load();

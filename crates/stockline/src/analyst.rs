@@ -15,7 +15,7 @@ use stockline_domain::{HoldStatus, LocationId, Sku};
 use stockline_engine::{Positions, RebuildLimit, RebuildSource, rebuild};
 use stockline_kafka::Brokers;
 use stockline_store::rows::HistoryEntry;
-use stockline_store::{CounterRow, OpenMode, Store, compare, describe_value};
+use stockline_store::{CounterRow, OpenMode, Store, StoreContents, compare, describe_value};
 
 use crate::config::Settings;
 
@@ -80,6 +80,7 @@ fn replay_into(
                 settings: &settings.kafka,
             },
             to,
+            StoreContents::ReadModels,
             &topic,
             partitions,
             limit,
@@ -99,6 +100,7 @@ fn replay_into(
     let report = rebuild(
         RebuildSource::Archive { store: &archive },
         to,
+        StoreContents::ReadModels,
         &topic,
         partitions,
         limit,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use stockline_engine::{EventPublisher, RebuildLimit, RebuildSource, rebuild as rebuild_store};
 use stockline_kafka::{Brokers, RecordProducer};
-use stockline_store::{OpenMode, Store, compare};
+use stockline_store::{OpenMode, Store, StoreContents, compare};
 
 use crate::config::Settings;
 
@@ -273,6 +273,7 @@ pub async fn rebuild(settings: &Settings, to: &Path, from_archive: Option<&Path>
                 Ok(rebuild_store(
                     RebuildSource::Archive { store: &source },
                     &to,
+                    StoreContents::Full,
                     &topic,
                     partitions,
                     &limit,
@@ -287,6 +288,7 @@ pub async fn rebuild(settings: &Settings, to: &Path, from_archive: Option<&Path>
                         settings: &settings.kafka,
                     },
                     &to,
+                    StoreContents::Full,
                     &topic,
                     partitions,
                     &limit,

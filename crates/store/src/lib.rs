@@ -27,4 +27,4 @@ pub use projection::{
 pub use queries::{CounterRow, Page, describe_value};
 /// The batch type of [`Projection::prepare_flush`] (written with [`Store::write`]).
 pub use rocksdb::WriteBatch;
-pub use store::{ARCHIVE_FORMAT_OLDEST, OpenMode, STORE_FORMAT, Store, cf};
+pub use store::{ARCHIVE_FORMAT_OLDEST, OpenMode, STORE_FORMAT, Store, StoreContents, cf};

@@ -29,7 +29,7 @@ use crate::rows::{
     ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, Notification, OutboxEntry,
     PartitionState, SeenChunk, VerdictRow,
 };
-use crate::store::{RowEncoder, Store, cf, position_key};
+use crate::store::{RowEncoder, Store, StoreContents, cf, position_key};
 
 /// Records per archive chunk. A chunk is one RocksDB value (about 6 KiB of
 /// 100-byte records): few writes per record, and a replay reads sequential values.
@@ -151,6 +151,10 @@ pub struct Projection {
     batch_bytes_last: usize,
     /// Encodes every row value of a batch (see [`RowEncoder`]).
     row_encoder: RowEncoder,
+    /// Whether the rows only a projector continuing the store reads are written
+    /// (the archive, the dedupe record, the holds the fold tracks): not in a
+    /// replay's read-models store ([`StoreContents::ReadModels`]).
+    continuable: bool,
 }
 
 /// The most a batch reserves up front: a live projector's batches are small, a
@@ -172,8 +176,11 @@ fn chunk_start(offset: u64, size: u64) -> u64 {
 }
 
 impl Projection {
+    /// A projection into `store`, writing what the store holds
+    /// ([`Store::contents`]).
     pub fn new(store: Store, topic: impl Into<String>, partition_of: PartitionOf) -> Projection {
         Projection {
+            continuable: store.contents() == StoreContents::Full,
             store,
             topic: topic.into(),
             partition_of,
@@ -401,14 +408,16 @@ impl Projection {
             }
         };
 
-        if let (Applied::Folded(VerdictKind::Applied | VerdictKind::Rejected), Some(event)) =
-            (&applied, &event)
-            && !matches!(event.payload, Payload::Tick {})
-        {
-            state.remember_seen(offset, event.event_id, now);
+        if self.continuable {
+            if let (Applied::Folded(VerdictKind::Applied | VerdictKind::Rejected), Some(event)) =
+                (&applied, &event)
+                && !matches!(event.payload, Payload::Tick {})
+            {
+                state.remember_seen(offset, event.event_id, now);
+            }
+            state.archive(record);
         }
         state.record_effects(partition, offset, now, event.as_ref(), &effects);
-        state.archive(record);
         state.next_offset = offset + 1;
         state.pending.touched = true;
         Ok(applied)
@@ -506,6 +515,7 @@ impl Projection {
         }
         let ledger = &state.ledger;
         let rows = &mut self.row_encoder;
+        let continuable = self.continuable;
 
         let stock_cf = store.cf(cf::STOCK);
         for key in &dirty.stock {
@@ -571,11 +581,13 @@ impl Projection {
                 index_changes.push((cf_name, key.clone(), true));
             }
             batch.put_cf(holds_cf, &row_key, rows.encode(current)?);
-            let fold_key = Key::new().u32(partition).bytes(&row_key).build();
-            if tracked {
-                batch.put_cf(fold_holds_cf, fold_key, []);
-            } else {
-                batch.delete_cf(fold_holds_cf, fold_key);
+            if continuable {
+                let fold_key = Key::new().u32(partition).bytes(&row_key).build();
+                if tracked {
+                    batch.put_cf(fold_holds_cf, fold_key, []);
+                } else {
+                    batch.delete_cf(fold_holds_cf, fold_key);
+                }
             }
         }
         index_changes.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));

@@ -94,6 +94,40 @@ pub mod cf {
     pub fn model() -> impl Iterator<Item = &'static str> {
         ALL.into_iter().filter(|name| *name != META)
     }
+
+    /// What a store of `contents` holds of [`model`]: a replay's store
+    /// ([`super::StoreContents::ReadModels`]) has no archive, dedupe record or
+    /// tracked holds.
+    pub fn model_of(contents: super::StoreContents) -> impl Iterator<Item = &'static str> {
+        model().filter(move |name| contents.holds(name))
+    }
+}
+
+/// What a store holds besides what queries read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreContents {
+    /// Everything: the read models, the archive (the copy of the log the
+    /// projector consumed) and the dedupe record. A live projector's store and a
+    /// rebuild's: a projector can continue it, and its archive can be replayed.
+    Full,
+    /// The read models only: what `stockline replay` and `reconcile` write, to
+    /// answer questions about the past. None of the rows only a projector
+    /// continuing the store reads: no archive (the log it was replayed from has
+    /// it already; copying it was 28% of a replay's bytes), no dedupe record, no
+    /// set of the holds the fold tracks. Such a store is queried, never
+    /// continued nor replayed from: opening it read-write or as an archive
+    /// source is refused.
+    ReadModels,
+}
+
+impl StoreContents {
+    /// Whether a store of these contents has rows in column family `name`.
+    pub fn holds(self, name: &str) -> bool {
+        match self {
+            StoreContents::Full => true,
+            StoreContents::ReadModels => !matches!(name, cf::ARCHIVE | cf::SEEN | cf::FOLD_HOLDS),
+        }
+    }
 }
 
 /// The on-disk layout version; a store of another layout is refused.
@@ -108,6 +142,11 @@ pub const STORE_FORMAT: u32 = 3;
 /// to one this build reads (the embedded broker's log is in that archive).
 pub const ARCHIVE_FORMAT_OLDEST: u32 = 2;
 const META_FORMAT_KEY: &[u8] = b"store_format";
+/// Present (with value `"read_models"`) in a [`StoreContents::ReadModels`] store
+/// only: a store without it is [`StoreContents::Full`], as every store was
+/// before replays left the archive out.
+const META_CONTENTS_KEY: &[u8] = b"store_contents";
+const META_CONTENTS_READ_MODELS: &str = "read_models";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
@@ -130,6 +169,7 @@ pub struct Store {
     db: Arc<DB>,
     path: PathBuf,
     mode: OpenMode,
+    contents: StoreContents,
     /// Bulk loading (rebuilds, replays): writes skip the WAL, and
     /// [`Store::finish_bulk_load`] flushes the memtables. A store being bulk
     /// loaded is worthless until finished, so a crash loses nothing of value.
@@ -210,14 +250,79 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let store = Store {
+        let mut store = Store {
             db: Arc::new(db),
             path,
             mode,
+            contents: StoreContents::Full,
             bulk: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.check_format()?;
+        store.contents = store.read_contents()?;
+        store.check_contents()?;
         Ok(store)
+    }
+
+    /// Creates a new store of `contents` at `path`, which must not hold one yet.
+    pub fn create(path: impl AsRef<Path>, contents: StoreContents) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        if path.join("CURRENT").exists() {
+            return Err(StoreError::Incompatible {
+                path: path.to_path_buf(),
+                message: "the directory already holds a store; use a new directory".into(),
+            });
+        }
+        let mut store = Store::open(path, OpenMode::ReadWrite)?;
+        if contents == StoreContents::ReadModels {
+            let mut batch = WriteBatch::default();
+            batch.put_cf(
+                store.cf(cf::META),
+                META_CONTENTS_KEY,
+                encode(&META_CONTENTS_READ_MODELS)?,
+            );
+            store.write(batch, true)?;
+            store.contents = contents;
+        }
+        debug_assert_eq!(store.read_contents()?, contents);
+        Ok(store)
+    }
+
+    fn read_contents(&self) -> Result<StoreContents, StoreError> {
+        let Some(bytes) = self.get_raw(cf::META, META_CONTENTS_KEY)? else {
+            return Ok(StoreContents::Full);
+        };
+        let found: String =
+            decode_row(&bytes).map_err(|e| self.corrupt(cf::META, META_CONTENTS_KEY, e))?;
+        if found == META_CONTENTS_READ_MODELS {
+            Ok(StoreContents::ReadModels)
+        } else {
+            Err(self.corrupt(
+                cf::META,
+                META_CONTENTS_KEY,
+                format!("unknown store contents {found:?}"),
+            ))
+        }
+    }
+
+    /// A read-models store is only ever queried.
+    fn check_contents(&self) -> Result<(), StoreError> {
+        if self.contents == StoreContents::Full || self.mode == OpenMode::ReadOnly {
+            return Ok(());
+        }
+        let message = match self.mode {
+            OpenMode::ArchiveSource => "it is a replay's store (read models only) and has \
+                 no archive; read the log from the live store's archive (`--archive \
+                 LIVE_STORE_DIR`, `--from-archive LIVE_STORE_DIR`) or from Kafka instead"
+                .to_owned(),
+            _ => "it is a replay's store (read models only: no archive, no dedupe record), \
+                  which can be queried with --store but not continued by a projector; \
+                  `stockline rebuild --to NEW_DIR` makes a store a projector can continue"
+                .to_owned(),
+        };
+        Err(StoreError::Incompatible {
+            path: self.path.clone(),
+            message,
+        })
     }
 
     fn check_format(&self) -> Result<(), StoreError> {
@@ -262,6 +367,10 @@ impl Store {
 
     pub fn mode(&self) -> OpenMode {
         self.mode
+    }
+
+    pub fn contents(&self) -> StoreContents {
+        self.contents
     }
 
     pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {

@@ -9,7 +9,9 @@ mod support;
 use std::sync::Arc;
 
 use stockline_domain::{Event, LogTime, Routing};
-use stockline_store::{Applied, OpenMode, PartitionOf, Projection, RawRecord, Store, cf, compare};
+use stockline_store::{
+    Applied, OpenMode, PartitionOf, Projection, RawRecord, Store, StoreContents, cf, compare,
+};
 use stockline_wire::codec::encode_event;
 use support::{Mix, Rng, realistic_log};
 
@@ -227,4 +229,74 @@ fn a_tampered_row_is_reported_by_compare() {
     assert_eq!(comparison.difference_count, 1);
     assert_eq!(comparison.differences[0].cf, cf::STOCK);
     assert_eq!(comparison.differences[0].key, key);
+}
+
+/// A replay's store ([`StoreContents::ReadModels`]) holds every read model a
+/// full store holds, byte for byte, batches cut at the same places or not, and
+/// none of the rows only a projector continuing the store reads; it is marked
+/// so, and refused for anything but queries.
+#[test]
+fn a_read_models_store_equals_a_full_one_in_every_read_model() {
+    let generated = realistic_log(Mix::PARTITION, 11, 3_000);
+    let logs = partitioned_log(&generated.records(), 11);
+    let full_dir = tempfile::tempdir().expect("tempdir");
+    let models_dir = tempfile::tempdir().expect("tempdir");
+    let full = Store::create(full_dir.path(), StoreContents::Full).expect("creates");
+    let models = Store::create(models_dir.path(), StoreContents::ReadModels).expect("creates");
+    let mut rng = Rng::new(5);
+    for (store, flush_one_in) in [(&full, 0u64), (&models, 40)] {
+        let mut projection = Projection::new(store.clone(), TOPIC, partition_of());
+        projection.assign(&all_partitions()).expect("assign");
+        feed(&mut projection, &logs, |projection| {
+            if flush_one_in > 0 && rng.chance(flush_one_in) {
+                projection.flush(false).expect("flush");
+            }
+            true
+        });
+        projection.flush(false).expect("flush");
+    }
+
+    let comparison = compare(&full, &models, 10).expect("compare");
+    assert_eq!(
+        comparison.difference_count, 0,
+        "{:?}",
+        comparison.differences
+    );
+    let compared: Vec<&str> = comparison.keys_compared.iter().map(|(cf, _)| *cf).collect();
+    for name in cf::model() {
+        let full_rows = full.scan_raw(name, b"", None, usize::MAX).expect("scan");
+        let model_rows = models.scan_raw(name, b"", None, usize::MAX).expect("scan");
+        if StoreContents::ReadModels.holds(name) {
+            assert!(compared.contains(&name), "{name} compared");
+        } else {
+            assert!(!full_rows.is_empty(), "the full store has {name} rows");
+            assert!(
+                model_rows.is_empty(),
+                "the read-models store has {name} rows"
+            );
+            assert!(!compared.contains(&name), "{name} not compared");
+        }
+    }
+    for name in [cf::STOCK, cf::HOLDS, cf::HISTORY, cf::PICKUPS] {
+        let rows = models.scan_raw(name, b"", None, 1).expect("scan");
+        assert!(!rows.is_empty(), "the read-models store has {name} rows");
+    }
+
+    drop(models);
+    let reopened = Store::open(models_dir.path(), OpenMode::ReadOnly).expect("queries open it");
+    assert_eq!(reopened.contents(), StoreContents::ReadModels);
+    drop(reopened);
+    for mode in [OpenMode::ReadWrite, OpenMode::ArchiveSource] {
+        let refused = Store::open(models_dir.path(), mode).expect_err("refused");
+        assert!(
+            matches!(refused, stockline_store::StoreError::Incompatible { .. }),
+            "{mode:?}: {refused}"
+        );
+    }
+    assert_eq!(full.contents(), StoreContents::Full);
+    let again = Store::create(full_dir.path(), StoreContents::ReadModels).expect_err("exists");
+    assert!(
+        again.to_string().contains("already holds a store"),
+        "{again}"
+    );
 }
