@@ -211,13 +211,15 @@ fn replay_to_an_instant_equals_the_live_store_at_that_instant() {
     // The last replay also answers the HTTP routes, read-only.
     let replay_dir = run.data.path().join("replay-3");
     let token = stockline_service::new_token();
+    let desk_token = stockline_service::new_token();
     let config = run.data.path().join("read-only.toml");
     std::fs::write(
         &config,
         format!(
-            "[kafka]\npartitions = 4\n[kafka.topics]\nevents = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[[http.tokens]]\nname = \"analyst\"\nsha256 = {:?}\nrole = \"analyst\"\n",
+            "[kafka]\npartitions = 4\n[kafka.topics]\nevents = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[[http.tokens]]\nname = \"analyst\"\nsha256 = {:?}\nrole = \"analyst\"\n[[http.tokens]]\nname = \"desk\"\nsha256 = {:?}\nrole = \"store\"\nlocations = [\"st-001\"]\n",
             run.topic(),
-            stockline_service::token_digest(&token)
+            stockline_service::token_digest(&token),
+            stockline_service::token_digest(&desk_token)
         ),
     )
     .expect("config");
@@ -285,6 +287,26 @@ fn replay_to_an_instant_equals_the_live_store_at_that_instant() {
             .is_some_and(|t| t.ends_with("/read-only")),
         "{problem}"
     );
+    // Outcomes by consistency token: an analyst's are answered; a store
+    // desk's are refused with why, as the replay keeps no copy of the records
+    // to check whose event each was.
+    let outcome_url = format!("http://{address}/v1/outcomes/0/0");
+    let outcome: serde_json::Value = client
+        .get(&outcome_url)
+        .bearer_auth(&token)
+        .send()
+        .expect("request")
+        .json()
+        .expect("JSON");
+    assert!(outcome["outcome"].is_string(), "{outcome}");
+    let refused = client
+        .get(&outcome_url)
+        .bearer_auth(&desk_token)
+        .send()
+        .expect("request");
+    assert_eq!(refused.status(), 403);
+    let problem = refused.text().expect("body");
+    assert!(problem.contains("a replay's store"), "{problem}");
     let _ = server.kill();
     let _ = server.wait();
 

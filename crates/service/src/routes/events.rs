@@ -234,6 +234,17 @@ pub async fn outcome(
     // is for those who may see the event (a record that does not decode has no
     // owner to tell: analysts and admins only).
     if applied && !caller.reads_everything() {
+        // A replay's store keeps no copy of the records (see `StoreContents`):
+        // whose event it was cannot be checked there.
+        if state.store().contents() != stockline_store::StoreContents::Full {
+            return Err(ApiError::Forbidden {
+                caller: caller.name.clone(),
+                what: format!(
+                    "the outcome of {token} in a replay's store, which keeps no copy of the \
+                     records to tell whose event it was (analysts and admins may ask it)"
+                ),
+            });
+        }
         let event = state
             .store()
             .archived_at(partition, offset)?
