@@ -146,7 +146,8 @@ pub fn replay(
         report.positions
     );
     println!(
-        "query it with: stockline query ... --store {}",
+        "query it with: stockline query ... --store {} (read models only: a projector \
+         cannot continue it; `stockline rebuild` makes a store that can be continued)",
         to.display()
     );
     Ok(())
