@@ -94,13 +94,6 @@ pub mod cf {
     pub fn model() -> impl Iterator<Item = &'static str> {
         ALL.into_iter().filter(|name| *name != META)
     }
-
-    /// What a store of `contents` holds of [`model`]: a replay's store
-    /// ([`super::StoreContents::ReadModels`]) has no archive, dedupe record or
-    /// tracked holds.
-    pub fn model_of(contents: super::StoreContents) -> impl Iterator<Item = &'static str> {
-        model().filter(move |name| contents.holds(name))
-    }
 }
 
 /// What a store holds besides what queries read.
