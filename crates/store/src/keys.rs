@@ -25,6 +25,12 @@ impl Key {
         Key(buffer)
     }
 
+    /// A key built at the end of `buffer`, after what it holds: rows kept side
+    /// by side in one buffer until they are written.
+    pub fn appending(buffer: Vec<u8>) -> Self {
+        Key(buffer)
+    }
+
     /// An identifier followed by the separator.
     pub fn id(mut self, id: &str) -> Self {
         debug_assert!(!id.as_bytes().contains(&SEP), "ids never contain NUL");

@@ -19,7 +19,7 @@ use rocksdb::WriteBatch;
 use stockline_domain::analytics::{CounterDelta, counters};
 use stockline_domain::{
     Cause, DEDUPE_WINDOW_MS, Dirty, Effect, Event, EventId, Hold, HoldId, Ledger, LogTime, Payload,
-    Routing, Verdict, advance, fold,
+    Routing, Sku, Verdict, advance, fold,
 };
 use stockline_wire::codec::decode_event;
 
@@ -97,7 +97,7 @@ pub struct ProjectionStats {
 
 #[derive(Debug, Default)]
 struct Pending {
-    history: Vec<(Vec<u8>, HistoryEntry)>,
+    history: PendingHistory,
     verdicts: Vec<(Vec<u8>, VerdictRow)>,
     dead_letters: Vec<(Vec<u8>, DeadLetter)>,
     outbox: Vec<(Vec<u8>, OutboxEntry)>,
@@ -114,6 +114,70 @@ struct Pending {
     forgotten_holds: BTreeMap<Vec<u8>, Hold>,
     /// Whether anything was applied since the last flush.
     touched: bool,
+}
+
+/// History rows of a batch, encoded as the fold makes them: keys and values side
+/// by side in one buffer. A batch holds tens of thousands of them; as entries
+/// (a key vector and a 200-byte struct each) they were allocated one by one,
+/// moved as the vector grew into fresh pages, and encoded at the flush anyway.
+#[derive(Debug, Default)]
+struct PendingHistory {
+    bytes: Vec<u8>,
+    /// Each row's key is `bytes[start..key_end]`, its value `bytes[key_end..end]`.
+    rows: Vec<HistoryRow>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HistoryRow {
+    start: usize,
+    key_end: usize,
+    end: usize,
+}
+
+impl PendingHistory {
+    /// Empty, with room for as many rows as `previous` held: the next batch
+    /// likely makes as many (growing by doubling copied tens of MiB about twice).
+    fn sized_like(previous: &PendingHistory) -> PendingHistory {
+        PendingHistory {
+            bytes: Vec::with_capacity(previous.bytes.len()),
+            rows: Vec::with_capacity(previous.rows.len()),
+        }
+    }
+
+    /// Adds the row of the `index`th effect of the record at `offset` of `sku`.
+    fn push(
+        &mut self,
+        sku: &Sku,
+        offset: u64,
+        index: u16,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let start = self.bytes.len();
+        let key = Key::appending(std::mem::take(&mut self.bytes))
+            .id(sku.as_str())
+            .u64(offset)
+            .u16(index);
+        self.bytes = key.build();
+        let key_end = self.bytes.len();
+        if let Err(error) = stockline_wire::encode_row_appending(&mut self.bytes, entry) {
+            self.bytes.truncate(start);
+            return Err(StoreError::Encode(error.to_string()));
+        }
+        self.rows.push(HistoryRow {
+            start,
+            key_end,
+            end: self.bytes.len(),
+        });
+        Ok(())
+    }
+
+    fn key(&self, row: HistoryRow) -> &[u8] {
+        &self.bytes[row.start..row.key_end]
+    }
+
+    fn value(&self, row: HistoryRow) -> &[u8] {
+        &self.bytes[row.key_end..row.end]
+    }
 }
 
 /// One partition's fold state and unwritten rows.
@@ -417,7 +481,7 @@ impl Projection {
             }
             state.archive(record);
         }
-        state.record_effects(partition, offset, now, event.as_ref(), &effects);
+        state.record_effects(partition, offset, now, event.as_ref(), &effects)?;
         state.next_offset = offset + 1;
         state.pending.touched = true;
         Ok(applied)
@@ -507,7 +571,7 @@ impl Projection {
         let mut pending = std::mem::take(&mut state.pending);
         // The next batch likely changes as many rows: growing a vector of tens of
         // thousands of history entries by doubling copied it about twice.
-        state.pending.history = Vec::with_capacity(pending.history.len());
+        state.pending.history = PendingHistory::sized_like(&pending.history);
         let dirty = std::mem::take(&mut pending.dirty);
         let forgotten = std::mem::take(&mut pending.forgotten_holds);
         if !dirty.stock.is_empty() || !dirty.allocations.is_empty() || dirty.config {
@@ -631,12 +695,12 @@ impl Projection {
         // previous one much faster than at a random place (keys are unique).
         // The order is sorted rather than the entries, which are large: moving
         // them cost more than comparing their keys.
-        let mut history_order: Vec<usize> = (0..pending.history.len()).collect();
-        history_order.sort_unstable_by(|a, b| pending.history[*a].0.cmp(&pending.history[*b].0));
+        let history = &mut pending.history;
+        let mut history_order = std::mem::take(&mut history.rows);
+        history_order.sort_unstable_by(|a, b| history.key(*a).cmp(history.key(*b)));
         let history_cf = store.cf(cf::HISTORY);
-        for index in history_order {
-            let (key, entry) = &pending.history[index];
-            batch.put_cf(history_cf, key, rows.encode(entry)?);
+        for row in history_order {
+            batch.put_cf(history_cf, history.key(row), history.value(row));
         }
         for (key, verdict) in &pending.verdicts {
             batch.put_cf(store.cf(cf::VERDICTS), key, rows.encode(verdict)?);
@@ -807,7 +871,7 @@ impl PartitionProjection {
         now: LogTime,
         event: Option<&Event>,
         effects: &[Effect],
-    ) {
+    ) -> Result<(), StoreError> {
         // Outbox index 0 is reserved for this record's dead letter.
         let mut outbox_index: u16 = 1;
         for (index, effect) in effects.iter().enumerate() {
@@ -845,8 +909,7 @@ impl PartitionProjection {
                         before: *before,
                         after: *after,
                     };
-                    let key = Key::new().id(sku.as_str()).u64(offset).u16(index).build();
-                    self.pending.history.push((key, entry));
+                    self.pending.history.push(sku, offset, index, &entry)?;
                 }
                 Effect::WaitlistNotified {
                     notification_id,
@@ -878,6 +941,7 @@ impl PartitionProjection {
                 _ => {}
             }
         }
+        Ok(())
     }
 }
 
@@ -903,7 +967,7 @@ pub fn hold_key(hold: &Hold) -> Vec<u8> {
     hold_row_key(&hold.hold_id, &hold.sku)
 }
 
-pub fn hold_row_key(hold_id: &HoldId, sku: &stockline_domain::Sku) -> Vec<u8> {
+pub fn hold_row_key(hold_id: &HoldId, sku: &Sku) -> Vec<u8> {
     Key::new()
         .id(hold_id.as_str())
         .last_id(sku.as_str())

@@ -110,6 +110,17 @@ fn encode_into<T: Serialize>(
     value: &T,
 ) -> Result<(), EncodeError> {
     out.clear();
+    append_encoded(out, magic, version, what, value)
+}
+
+/// Appends the encoding of `value` (the header, then bincode) to `out`.
+fn append_encoded<T: Serialize>(
+    out: &mut Vec<u8>,
+    magic: u8,
+    version: u8,
+    what: &'static str,
+    value: &T,
+) -> Result<(), EncodeError> {
     out.push(magic);
     out.push(version);
     bincode::serde::encode_into_std_write(value, out, config())
@@ -178,6 +189,12 @@ pub fn encode_row<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
 /// through one buffer saves an allocation and a free per row.
 pub fn encode_row_into<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
     encode_into(out, ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
+}
+
+/// [`encode_row`] appended to `out`, whatever it holds already: rows made one at
+/// a time and written later are kept encoded, side by side in one buffer.
+pub fn encode_row_appending<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
+    append_encoded(out, ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
 }
 
 /// A RocksDB row value.

@@ -14,5 +14,5 @@ pub mod schema;
 
 pub use codec::{
     DecodeError, EVENT_FORMAT_VERSION, EncodeError, decode_event, decode_row, encode_event,
-    encode_row, encode_row_into,
+    encode_row, encode_row_appending, encode_row_into,
 };
