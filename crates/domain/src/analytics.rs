@@ -130,16 +130,17 @@ pub struct CounterDelta {
 /// The counters one folded record adds: `applied` is the event when the fold applied
 /// or rejected it (not for duplicates, invalid or undecodable records), `effects`
 /// everything that changed (expiries included), `ledger` the state after the fold
-/// (holds just changed are still in it).
+/// (holds just changed are still in it). Appended to `out`, which a caller folding
+/// many records reuses (an allocation per record otherwise).
 pub fn counters(
+    out: &mut Vec<CounterDelta>,
     applied: Option<&Event>,
     effects: &[Effect],
     ledger: &Ledger,
     now: LogTime,
-) -> Vec<CounterDelta> {
+) {
     let event = applied;
     let day = now.day_index();
-    let mut out = Vec::new();
     let mut push = |channel: &ChannelId,
                     location: Option<&LocationId>,
                     metric,
@@ -320,5 +321,4 @@ pub fn counters(
             revenue,
         );
     }
-    out
 }

@@ -24,6 +24,7 @@ pub use event::{
     ReasonCode, ReceiptKind, ReturnDisposition, Routing, SCHEMA_VERSION, StockState,
 };
 pub use fold::{Cause, Effect, Outcome, POSITION_ABS_MAX, Rejection, Verdict, advance, fold};
+pub use hash::{BuildIdHasher, IdHashMap};
 pub use ids::{
     ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku,
 };

@@ -454,16 +454,18 @@ impl Store {
         let results = self
             .db
             .batched_multi_get_cf(handle, keys.iter().map(AsRef::as_ref), false);
-        results
-            .into_iter()
-            .zip(keys)
-            .map(|(result, key)| match result.map_err(StoreError::Read)? {
-                None => Ok(None),
-                Some(bytes) => decode_row(&bytes)
-                    .map(Some)
-                    .map_err(|e| self.corrupt(cf_name, key.as_ref(), e)),
-            })
-            .collect()
+        // Sized up front: collecting through `?` does not know the length, and
+        // grew the vector of a rebuild's thousands of hold versions by doubling.
+        let mut rows = Vec::with_capacity(keys.len());
+        for (result, key) in results.into_iter().zip(keys) {
+            rows.push(match result.map_err(StoreError::Read)? {
+                None => None,
+                Some(bytes) => {
+                    Some(decode_row(&bytes).map_err(|e| self.corrupt(cf_name, key.as_ref(), e))?)
+                }
+            });
+        }
+        Ok(rows)
     }
 
     /// Raw (key, value) pairs whose key starts with `prefix`, in key order, starting
