@@ -46,10 +46,17 @@ pub fn check_id(kind: &'static str, value: &str) -> Result<(), IdError> {
             len_bytes: value.len(),
         });
     }
-    if let Some((index, found)) = value.char_indices().find(|(_, c)| !(c.is_ascii_graphic())) {
-        return Err(IdError::BadCharacter { kind, found, index });
+    // Byte by byte (every id of every decoded event and row passes here): the
+    // first byte that is not printable ASCII starts the offending character, as
+    // every byte before it is ASCII.
+    match value.bytes().position(|b| !b.is_ascii_graphic()) {
+        None => Ok(()),
+        Some(index) => Err(IdError::BadCharacter {
+            kind,
+            found: value[index..].chars().next().unwrap_or('\0'),
+            index,
+        }),
     }
-    Ok(())
 }
 
 /// `a.cmp(b)` for byte strings, eight bytes at a time: ids are short, and a call to
@@ -312,13 +319,30 @@ mod tests {
         assert!(Sku::new("SOFA-GREY-3P").is_ok());
         assert!(CustomerRef::new("jane+loyalty@example.com").is_ok());
         assert_eq!(Sku::new(""), Err(IdError::Empty { kind: "SKU" }));
-        assert!(matches!(
+        assert_eq!(
             Sku::new("two words"),
-            Err(IdError::BadCharacter { index: 3, .. })
-        ));
+            Err(IdError::BadCharacter {
+                kind: "SKU",
+                found: ' ',
+                index: 3
+            })
+        );
+        // The whole character, not its first byte.
+        assert_eq!(
+            LocationId::new("caf\u{e9}-2"),
+            Err(IdError::BadCharacter {
+                kind: "location id",
+                found: '\u{e9}',
+                index: 3
+            })
+        );
         assert!(matches!(
-            LocationId::new("caf\u{e9}"),
-            Err(IdError::BadCharacter { index: 3, .. })
+            Sku::new("tab\there"),
+            Err(IdError::BadCharacter {
+                found: '\t',
+                index: 3,
+                ..
+            })
         ));
         let long = "x".repeat(ID_LEN_MAX + 1);
         assert!(matches!(
