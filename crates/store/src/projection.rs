@@ -120,18 +120,31 @@ struct Pending {
 /// by side in one buffer. A batch holds tens of thousands of them; as entries
 /// (a key vector and a 200-byte struct each) they were allocated one by one,
 /// moved as the vector grew into fresh pages, and encoded at the flush anyway.
+///
+/// They are written in key order (RocksDB's memtable inserts a key next to the
+/// previous one much faster than at a random place). A key is `SKU \0 offset
+/// index`, and one partition's rows arrive in offset order, so key order is the
+/// rows grouped by SKU, SKUs in order, each group in arrival order: rows are
+/// numbered by SKU as they arrive and counted into place at the flush, instead
+/// of sorting tens of thousands of keys by comparing bytes (3% of a replay).
 #[derive(Debug, Default)]
 struct PendingHistory {
     bytes: Vec<u8>,
-    /// Each row's key is `bytes[start..key_end]`, its value `bytes[key_end..end]`.
+    /// In arrival order.
     rows: Vec<HistoryRow>,
+    /// Each SKU with rows in this batch: its group number, an index in `skus`.
+    groups: IdHashMap<Sku, usize>,
+    skus: Vec<Sku>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct HistoryRow {
+    /// The row's key is `bytes[start..key_end]`, its value `bytes[key_end..end]`.
     start: usize,
     key_end: usize,
     end: usize,
+    /// Its SKU's group number.
+    group: usize,
 }
 
 impl PendingHistory {
@@ -141,10 +154,13 @@ impl PendingHistory {
         PendingHistory {
             bytes: Vec::with_capacity(previous.bytes.len()),
             rows: Vec::with_capacity(previous.rows.len()),
+            groups: IdHashMap::with_capacity_and_hasher(previous.skus.len(), Default::default()),
+            skus: Vec::with_capacity(previous.skus.len()),
         }
     }
 
     /// Adds the row of the `index`th effect of the record at `offset` of `sku`.
+    /// Rows of one SKU must come in (offset, index) order.
     fn push(
         &mut self,
         sku: &Sku,
@@ -163,12 +179,56 @@ impl PendingHistory {
             self.bytes.truncate(start);
             return Err(StoreError::Encode(error.to_string()));
         }
+        let group = match self.groups.get(sku) {
+            Some(group) => *group,
+            None => {
+                let group = self.skus.len();
+                self.groups.insert(sku.clone(), group);
+                self.skus.push(sku.clone());
+                group
+            }
+        };
         self.rows.push(HistoryRow {
             start,
             key_end,
             end: self.bytes.len(),
+            group,
         });
         Ok(())
+    }
+
+    /// The rows in key order (see the type's documentation), leaving none.
+    fn take_in_key_order(&mut self) -> Vec<HistoryRow> {
+        let rows = std::mem::take(&mut self.rows);
+        // Each group's rank in SKU order, then where each rank's rows start.
+        let mut by_sku: Vec<usize> = (0..self.skus.len()).collect();
+        by_sku.sort_unstable_by(|a, b| self.skus[*a].as_str().cmp(self.skus[*b].as_str()));
+        let mut rank = vec![0; self.skus.len()];
+        for (position, group) in by_sku.iter().enumerate() {
+            rank[*group] = position;
+        }
+        let mut next = vec![0; self.skus.len() + 1];
+        for row in &rows {
+            next[rank[row.group] + 1] += 1;
+        }
+        for position in 1..next.len() {
+            next[position] += next[position - 1];
+        }
+        let mut ordered = vec![HistoryRow::default(); rows.len()];
+        for row in rows {
+            let at = &mut next[rank[row.group]];
+            ordered[*at] = row;
+            *at += 1;
+        }
+        debug_assert!(
+            ordered
+                .windows(2)
+                .all(|pair| self.key(pair[0]) < self.key(pair[1])),
+            "history rows in key order"
+        );
+        self.groups.clear();
+        self.skus.clear();
+        ordered
     }
 
     fn key(&self, row: HistoryRow) -> &[u8] {
@@ -700,13 +760,9 @@ impl Projection {
             }
         }
 
-        // In key order: RocksDB's memtable skiplist inserts a key next to the
-        // previous one much faster than at a random place (keys are unique).
-        // The order is sorted rather than the entries, which are large: moving
-        // them cost more than comparing their keys.
+        // In key order (see `PendingHistory`).
         let history = &mut pending.history;
-        let mut history_order = std::mem::take(&mut history.rows);
-        history_order.sort_unstable_by(|a, b| history.key(*a).cmp(history.key(*b)));
+        let history_order = history.take_in_key_order();
         let history_cf = store.cf(cf::HISTORY);
         for row in history_order {
             batch.put_cf(history_cf, history.key(row), history.value(row));
