@@ -451,9 +451,14 @@ impl Store {
         keys: &[K],
     ) -> Result<Vec<Option<T>>, StoreError> {
         let handle = self.cf(cf_name);
+        // Callers mostly ask in key order (a batch's hold versions, its counters):
+        // RocksDB then skips sorting them again.
+        let sorted = keys
+            .windows(2)
+            .all(|pair| pair[0].as_ref() < pair[1].as_ref());
         let results = self
             .db
-            .batched_multi_get_cf(handle, keys.iter().map(AsRef::as_ref), false);
+            .batched_multi_get_cf(handle, keys.iter().map(AsRef::as_ref), sorted);
         // Sized up front: collecting through `?` does not know the length, and
         // grew the vector of a rebuild's thousands of hold versions by doubling.
         let mut rows = Vec::with_capacity(keys.len());
