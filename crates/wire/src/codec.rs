@@ -97,20 +97,8 @@ fn encode<T: Serialize>(
     value: &T,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(128);
-    encode_into(&mut out, magic, version, what, value)?;
+    append_encoded(&mut out, magic, version, what, value)?;
     Ok(out)
-}
-
-/// Replaces `out`'s contents with the encoding of `value`.
-fn encode_into<T: Serialize>(
-    out: &mut Vec<u8>,
-    magic: u8,
-    version: u8,
-    what: &'static str,
-    value: &T,
-) -> Result<(), EncodeError> {
-    out.clear();
-    append_encoded(out, magic, version, what, value)
 }
 
 /// Appends the encoding of `value` (the header, then bincode) to `out`.
@@ -188,7 +176,8 @@ pub fn encode_row<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
 /// [`encode_row`] into a buffer the caller reuses: writing a batch of rows
 /// through one buffer saves an allocation and a free per row.
 pub fn encode_row_into<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
-    encode_into(out, ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
+    out.clear();
+    append_encoded(out, ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
 }
 
 /// [`encode_row`] appended to `out`, whatever it holds already: rows made one at
