@@ -311,7 +311,7 @@ impl Ledger {
                 "closed-hold queue names {hold_id}, which is open"
             );
             // Its id leaves the dirty holds at the next drain (no longer tracked).
-            self.dirty.holds_forgotten.insert(hold_id, forgotten);
+            self.dirty.holds_forgotten.insert(hold_id, *forgotten);
         }
         now
     }
@@ -849,7 +849,7 @@ impl Ledger {
         match decision {
             Err(rejection) => {
                 hold.rejection = Some(rejection.clone());
-                slot.insert(hold);
+                slot.insert(Box::new(hold));
                 self.closed_holds.push_back((now, hold_id.clone()));
                 self.dirty.holds.push(hold_id.clone());
                 effects.push(Effect::HoldRejected {
@@ -868,7 +868,7 @@ impl Ledger {
                 hold.location = Some(location.clone());
                 hold.status = HoldStatus::Held;
                 hold.allocation_units = allocation_units;
-                slot.insert(hold);
+                slot.insert(Box::new(hold));
                 let mut edit = Edit {
                     sku: sku.clone(),
                     location: location.clone(),

@@ -430,11 +430,11 @@ sorted_view!(WaitlistView, Sku, Vec<WaitlistEntry>);
 /// The holds of a ledger, as a map from hold id.
 #[derive(Clone, Copy)]
 pub struct HoldView<'a> {
-    holds: &'a IdHashMap<HoldId, Hold>,
+    holds: &'a IdHashMap<HoldId, Box<Hold>>,
 }
 
 impl<'a> HoldView<'a> {
-    pub(crate) fn new(holds: &'a IdHashMap<HoldId, Hold>) -> Self {
+    pub(crate) fn new(holds: &'a IdHashMap<HoldId, Box<Hold>>) -> Self {
         HoldView { holds }
     }
 
@@ -442,7 +442,7 @@ impl<'a> HoldView<'a> {
         if self.holds.is_empty() {
             return None;
         }
-        self.holds.get(hold_id)
+        self.holds.get(hold_id).map(|hold| &**hold)
     }
 
     pub fn len(self) -> usize {
@@ -450,7 +450,7 @@ impl<'a> HoldView<'a> {
     }
 
     fn unordered(self) -> impl Iterator<Item = (&'a HoldId, &'a Hold)> + 'a {
-        self.holds.iter()
+        self.holds.iter().map(|(id, hold)| (id, &**hold))
     }
 }
 
