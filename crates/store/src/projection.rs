@@ -132,9 +132,9 @@ struct PendingHistory {
     bytes: Vec<u8>,
     /// In arrival order.
     rows: Vec<HistoryRow>,
-    /// Each SKU with rows in this batch: its group number, an index in `skus`.
+    /// Each SKU with rows in this batch: its group number (0, 1, ... in order of
+    /// first arrival).
     groups: IdHashMap<Sku, usize>,
-    skus: Vec<Sku>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,8 +154,7 @@ impl PendingHistory {
         PendingHistory {
             bytes: Vec::with_capacity(previous.bytes.len()),
             rows: Vec::with_capacity(previous.rows.len()),
-            groups: IdHashMap::with_capacity_and_hasher(previous.skus.len(), Default::default()),
-            skus: Vec::with_capacity(previous.skus.len()),
+            groups: IdHashMap::with_capacity_and_hasher(previous.groups.len(), Default::default()),
         }
     }
 
@@ -182,9 +181,8 @@ impl PendingHistory {
         let group = match self.groups.get(sku) {
             Some(group) => *group,
             None => {
-                let group = self.skus.len();
+                let group = self.groups.len();
                 self.groups.insert(sku.clone(), group);
-                self.skus.push(sku.clone());
                 group
             }
         };
@@ -200,14 +198,19 @@ impl PendingHistory {
     /// The rows in key order (see the type's documentation), leaving none.
     fn take_in_key_order(&mut self) -> Vec<HistoryRow> {
         let rows = std::mem::take(&mut self.rows);
-        // Each group's rank in SKU order, then where each rank's rows start.
-        let mut by_sku: Vec<usize> = (0..self.skus.len()).collect();
-        by_sku.sort_unstable_by(|a, b| self.skus[*a].as_str().cmp(self.skus[*b].as_str()));
-        let mut rank = vec![0; self.skus.len()];
-        for (position, group) in by_sku.iter().enumerate() {
+        // Each group's rank in SKU order (sorted, so the map's order reaches
+        // nothing), then where each rank's rows start.
+        let mut by_sku: Vec<(&Sku, usize)> = self
+            .groups
+            .iter()
+            .map(|(sku, group)| (sku, *group))
+            .collect();
+        by_sku.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let mut rank = vec![0; by_sku.len()];
+        for (position, (_, group)) in by_sku.iter().enumerate() {
             rank[*group] = position;
         }
-        let mut next = vec![0; self.skus.len() + 1];
+        let mut next = vec![0; rank.len() + 1];
         for row in &rows {
             next[rank[row.group] + 1] += 1;
         }
@@ -227,7 +230,6 @@ impl PendingHistory {
             "history rows in key order"
         );
         self.groups.clear();
-        self.skus.clear();
         ordered
     }
 
@@ -638,8 +640,6 @@ impl Projection {
         }
         state.drain_dirty();
         let mut pending = std::mem::take(&mut state.pending);
-        // The next batch likely changes as many rows: growing a vector of tens of
-        // thousands of history entries by doubling copied it about twice.
         state.pending.history = PendingHistory::sized_like(&pending.history);
         let dirty = std::mem::take(&mut pending.dirty);
         let forgotten = std::mem::take(&mut pending.forgotten_holds);

@@ -177,7 +177,7 @@ pub fn encode_row<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
 /// through one buffer saves an allocation and a free per row.
 pub fn encode_row_into<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
     out.clear();
-    append_encoded(out, ROW_MAGIC, ROW_FORMAT_VERSION, "row", value)
+    encode_row_appending(out, value)
 }
 
 /// [`encode_row`] appended to `out`, whatever it holds already: rows made one at
