@@ -106,8 +106,64 @@ pub(crate) fn prefix128(bytes: &[u8]) -> u128 {
     (u128::from(high) << 64) | u128::from(low)
 }
 
+/// Ids decoded recently on this thread, for the id types with few distinct
+/// values (SKUs, locations, channels): decoding one of those again hands out the
+/// same string instead of checking and allocating a new one. Every event names a
+/// channel, most a location and a SKU; checking, allocating and later freeing
+/// them was about a tenth of an event's decoding.
+///
+/// A direct-mapped cache: the slot is the id's hash; a different id in the slot
+/// is replaced. Sharing a string is invisible (ids compare by content), so this
+/// changes no result, only what is allocated. It holds at most `slots` ids per
+/// thread and type, never more.
+pub(crate) struct RecentIds {
+    slots: Vec<Option<Arc<str>>>,
+}
+
+impl RecentIds {
+    /// `slots`: a power of two.
+    pub(crate) fn new(slots: usize) -> RecentIds {
+        assert!(
+            slots.is_power_of_two(),
+            "slots of a RecentIds: a power of two"
+        );
+        RecentIds {
+            slots: vec![None; slots],
+        }
+    }
+
+    /// `value` checked as an id of `kind` and shared, or the same string handed
+    /// out earlier on this thread.
+    pub(crate) fn get_or_check(
+        &mut self,
+        kind: &'static str,
+        value: &str,
+    ) -> Result<Arc<str>, IdError> {
+        use std::hash::Hasher;
+        let mut hasher = crate::hash::IdHasher::default();
+        hasher.write(value.as_bytes());
+        // Masked to the slot count: the truncation keeps the low bits, which
+        // are the ones used.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (hasher.finish() as usize) & (self.slots.len() - 1);
+        let slot = &mut self.slots[index];
+        if let Some(recent) = slot
+            && recent.as_bytes() == value.as_bytes()
+        {
+            return Ok(Arc::clone(recent));
+        }
+        check_id(kind, value)?;
+        let id: Arc<str> = Arc::from(value);
+        *slot = Some(Arc::clone(&id));
+        Ok(id)
+    }
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        id_type!($(#[$meta])* $name, $kind, recent_ids = 0);
+    };
+    ($(#[$meta:meta])* $name:ident, $kind:literal, recent_ids = $recent_ids:literal) => {
         $(#[$meta])*
         #[derive(Clone)]
         pub struct $name(Arc<str>);
@@ -132,7 +188,7 @@ macro_rules! id_type {
                         write!(f, "a {} (a string)", $kind)
                     }
                     fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<$name, E> {
-                        $name::new(value).map_err(E::custom)
+                        $name::decoded(value).map_err(E::custom)
                     }
                     fn visit_string<E: serde::de::Error>(self, value: String) -> Result<$name, E> {
                         $name::try_from(value).map_err(E::custom)
@@ -190,6 +246,22 @@ macro_rules! id_type {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// [`Self::new`] for a decoded string: through this thread's
+            /// [`RecentIds`] where the type has one.
+            fn decoded(value: &str) -> Result<Self, IdError> {
+                const RECENT_IDS: usize = $recent_ids;
+                if RECENT_IDS == 0 {
+                    return Self::new(value);
+                }
+                thread_local! {
+                    static RECENT: std::cell::RefCell<RecentIds> =
+                        std::cell::RefCell::new(RecentIds::new(RECENT_IDS));
+                }
+                RECENT
+                    .with(|recent| recent.borrow_mut().get_or_check($kind, value))
+                    .map(Self)
             }
 
             /// See [`prefix64`]. (Not every id type is sorted or searched by it.)
@@ -271,12 +343,15 @@ id_type!(
     /// A stock keeping unit: the thing that is counted. Every event that changes a
     /// SKU's quantities is keyed by it, so one Kafka partition orders all of them.
     Sku,
-    "SKU"
+    "SKU",
+    // A partition's SKUs: a worker folds one partition at a time.
+    recent_ids = 1024
 );
 id_type!(
     /// A store, warehouse or partner location where stock physically is.
     LocationId,
-    "location id"
+    "location id",
+    recent_ids = 256
 );
 id_type!(
     /// A named set of locations ("stores in Lyon"), used by "any location of group G".
@@ -286,7 +361,8 @@ id_type!(
 id_type!(
     /// A sales or system channel: `web`, `app`, `pos`, `marketplace`, `kiosk`, ...
     ChannelId,
-    "channel id"
+    "channel id",
+    recent_ids = 64
 );
 id_type!(
     /// A hold (reservation) id, chosen by the channel that requests it.
@@ -312,6 +388,8 @@ id_type!(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -393,5 +471,45 @@ mod tests {
         let sku: Sku = serde_json::from_str("\"AB-1\"").expect("valid sku decodes");
         assert_eq!(sku.as_str(), "AB-1");
         assert_eq!(serde_json::to_string(&sku).expect("encodes"), "\"AB-1\"");
+    }
+
+    #[test]
+    fn recently_decoded_ids_are_shared_and_still_checked() {
+        let first: Sku = serde_json::from_str("\"SHARED-1\"").expect("decodes");
+        let again: Sku = serde_json::from_str("\"SHARED-1\"").expect("decodes");
+        assert!(
+            Arc::ptr_eq(&first.0, &again.0),
+            "the same string handed out"
+        );
+        // Ids without a cache are allocated each time.
+        let hold: HoldId = serde_json::from_str("\"H-1\"").expect("decodes");
+        let hold_again: HoldId = serde_json::from_str("\"H-1\"").expect("decodes");
+        assert!(!Arc::ptr_eq(&hold.0, &hold_again.0));
+        // A bad id is refused every time, and a cached one is never confused with
+        // one that only shares its slot.
+        for _ in 0..2 {
+            let bad: Result<Sku, _> = serde_json::from_str("\"SHARED 1\"");
+            assert!(bad.is_err());
+        }
+        let mut recent = RecentIds::new(1);
+        let a = recent.get_or_check("SKU", "A").expect("valid");
+        let b = recent.get_or_check("SKU", "B").expect("valid");
+        assert_eq!((&*a, &*b), ("A", "B"));
+        assert!(recent.get_or_check("SKU", "").is_err());
+        assert_eq!(&*recent.get_or_check("SKU", "A").expect("valid"), "A");
+    }
+
+    proptest! {
+        /// Decoding through the per-thread cache gives the id `new` gives, for
+        /// any string, valid or not, in any order (few letters: strings repeat).
+        #[test]
+        fn decoding_through_recent_ids_equals_new(values in proptest::collection::vec("[AB é]{0,3}", 1..60)) {
+            let mut recent = RecentIds::new(4);
+            for value in &values {
+                let direct = Sku::new(value).map(|sku| sku.as_str().to_owned());
+                let cached = recent.get_or_check(Sku::KIND, value).map(|id| id.to_string());
+                prop_assert_eq!(direct, cached);
+            }
+        }
     }
 }
