@@ -697,21 +697,27 @@ impl Projection {
         }
         let (row_keys, versions): (Vec<Vec<u8>>, Vec<(&Hold, bool)>) = versions.into_iter().unzip();
         let previous: Vec<Option<Hold>> = store.multi_get(cf::HOLDS, &row_keys)?;
-        // Index changes (column family, key, put or delete), written in key order
-        // after the loop (see the history rows). Every index key ends with its
-        // hold's row key, and each row is here once: the keys are unique.
-        let mut index_changes: Vec<(&'static str, Vec<u8>, bool)> = Vec::new();
+        // Index changes (position in HOLD_INDEXES, key prefix, key, put or
+        // delete), written in key order after the loop (see the history rows).
+        // Every index key ends with its hold's row key, and each row is here
+        // once: the keys are unique.
+        let mut index_changes: Vec<(usize, u128, Vec<u8>, bool)> = Vec::new();
         let (holds_cf, fold_holds_cf) = (store.cf(cf::HOLDS), store.cf(cf::FOLD_HOLDS));
         for (((current, tracked), row_key), previous) in
             versions.into_iter().zip(row_keys).zip(previous)
         {
             let old_keys = previous.as_ref().map(hold_index_keys).unwrap_or_default();
             let new_keys = hold_index_keys(current);
-            for (cf_name, key) in old_keys.difference(&new_keys) {
-                index_changes.push((cf_name, key.clone(), false));
-            }
-            for (cf_name, key) in new_keys.difference(&old_keys) {
-                index_changes.push((cf_name, key.clone(), true));
+            for (index, (old, new)) in old_keys.into_iter().zip(new_keys).enumerate() {
+                if old == new {
+                    continue;
+                }
+                if let Some(old) = old {
+                    index_changes.push((index, key_prefix(&old), old, false));
+                }
+                if let Some(new) = new {
+                    index_changes.push((index, key_prefix(&new), new, true));
+                }
             }
             batch.put_cf(holds_cf, &row_key, rows.encode(current)?);
             if continuable {
@@ -723,12 +729,14 @@ impl Projection {
                 }
             }
         }
-        index_changes.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        for (cf_name, key, put) in index_changes {
+        index_changes
+            .sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.cmp(&b.2)));
+        let index_cfs = HOLD_INDEXES.map(|name| store.cf(name));
+        for (index, _, key, put) in index_changes {
             if put {
-                batch.put_cf(store.cf(cf_name), key, []);
+                batch.put_cf(index_cfs[index], key, []);
             } else {
-                batch.delete_cf(store.cf(cf_name), key);
+                batch.delete_cf(index_cfs[index], key);
             }
         }
         for sku in &dirty.waitlists {
@@ -1039,42 +1047,51 @@ pub fn hold_row_key(hold_id: &HoldId, sku: &Sku) -> Vec<u8> {
         .build()
 }
 
-/// The index entries a hold row implies: (column family, key).
-fn hold_index_keys(hold: &Hold) -> BTreeSet<(&'static str, Vec<u8>)> {
-    let mut keys = BTreeSet::new();
+/// The index column families of holds, in the order [`hold_index_keys`] gives
+/// their keys. A hold has at most one key in each.
+const HOLD_INDEXES: [&str; 4] = [
+    cf::HOLDS_BY_ORDER,
+    cf::HOLDS_BY_CUSTOMER,
+    cf::PICKUPS,
+    cf::EXPIRIES,
+];
+
+/// A hold's key in each of [`HOLD_INDEXES`], where it has one. A fixed array,
+/// not a set: comparing a hold's versions is four comparisons of at most one
+/// key each, with no tree to build per version (2% of a replay).
+fn hold_index_keys(hold: &Hold) -> [Option<Vec<u8>>; 4] {
     // Every index key ends with the hold's row key.
     let row_key = hold_key(hold);
     let id = row_key.as_slice();
-    keys.insert((
-        cf::HOLDS_BY_ORDER,
-        Key::new().id(hold.order_id.as_str()).bytes(id).build(),
-    ));
-    keys.insert((
-        cf::HOLDS_BY_CUSTOMER,
-        Key::new().id(hold.customer_ref.as_str()).bytes(id).build(),
-    ));
-    if let Some(location) = &hold.location
-        && hold.kind.is_pickup()
-    {
-        keys.insert((
-            cf::PICKUPS,
+    let by_order = Key::new().id(hold.order_id.as_str()).bytes(id).build();
+    let by_customer = Key::new().id(hold.customer_ref.as_str()).bytes(id).build();
+    let pickup = match &hold.location {
+        Some(location) if hold.kind.is_pickup() => Some(
             Key::new()
                 .id(location.as_str())
                 .u8(status_code(hold.status))
                 .bytes(id)
                 .build(),
-        ));
-    }
-    if hold.can_expire() {
-        keys.insert((
-            cf::EXPIRIES,
-            Key::new()
-                .bytes(&log_time_key(hold.expires_at))
-                .bytes(id)
-                .build(),
-        ));
-    }
-    keys
+        ),
+        _ => None,
+    };
+    let expiry = hold.can_expire().then(|| {
+        Key::new()
+            .bytes(&log_time_key(hold.expires_at))
+            .bytes(id)
+            .build()
+    });
+    [Some(by_order), Some(by_customer), pickup, expiry]
+}
+
+/// The first sixteen bytes of `key` as a big-endian integer, zero-padded: keys
+/// whose prefixes differ compare as their prefixes do, so a sort compares
+/// integers first and bytes only where prefixes tie.
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut head = [0u8; 16];
+    let len = key.len().min(16);
+    head[..len].copy_from_slice(&key[..len]);
+    u128::from_be_bytes(head)
 }
 
 #[cfg(test)]
