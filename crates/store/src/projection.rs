@@ -857,7 +857,7 @@ impl PartitionProjection {
     /// small batches, restarts) must agree. Between two drains the ledger's log
     /// grows by a few keys per record, up to one batch's records.
     fn drain_dirty(&mut self) {
-        let dirty = self.ledger.take_dirty();
+        let mut dirty = self.ledger.take_dirty();
         let pending = &mut self.pending;
         // A record forgets holds (time passed) before it changes any: a hold it
         // forgets is older than one it creates under the same id.
@@ -865,15 +865,18 @@ impl PartitionProjection {
             pending.dirty.holds.remove(&hold_id);
             pending.forgotten_holds.insert(hold_key(&hold), hold);
         }
+        // `append`: into an empty set (the usual case: one drain per batch) it
+        // moves the whole tree; otherwise it merges in one pass. Inserting key
+        // by key was 1% of a replay.
         let into = &mut pending.dirty;
-        into.stock.extend(dirty.stock);
-        into.allocations.extend(dirty.allocations);
-        into.holds.extend(dirty.holds);
-        into.waitlists.extend(dirty.waitlists);
-        into.incoming.extend(dirty.incoming);
-        into.transfers.extend(dirty.transfers);
-        into.seen_added.extend(dirty.seen_added);
-        into.seen_evicted.extend(dirty.seen_evicted);
+        into.stock.append(&mut dirty.stock);
+        into.allocations.append(&mut dirty.allocations);
+        into.holds.append(&mut dirty.holds);
+        into.waitlists.append(&mut dirty.waitlists);
+        into.incoming.append(&mut dirty.incoming);
+        into.transfers.append(&mut dirty.transfers);
+        into.seen_added.append(&mut dirty.seen_added);
+        into.seen_evicted.append(&mut dirty.seen_evicted);
         into.config |= dirty.config;
     }
 
