@@ -23,7 +23,10 @@ pub use event::{
     DocumentKind, DocumentRef, Event, EventId, HoldKind, LocationKind, Payload, PayloadKind, Price,
     ReasonCode, ReceiptKind, ReturnDisposition, Routing, SCHEMA_VERSION, StockState,
 };
-pub use fold::{Cause, Effect, Outcome, POSITION_ABS_MAX, Rejection, Verdict, advance, fold};
+pub use fold::{
+    Cause, Effect, Outcome, POSITION_ABS_MAX, Rejection, Verdict, advance, advance_into, fold,
+    fold_into,
+};
 pub use hash::{BuildIdHasher, IdHashMap};
 pub use ids::{
     ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku,

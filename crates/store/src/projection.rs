@@ -19,7 +19,7 @@ use rocksdb::WriteBatch;
 use stockline_domain::analytics::{CounterDelta, counters};
 use stockline_domain::{
     Cause, DEDUPE_WINDOW_MS, Dirty, Effect, Event, EventId, Hold, HoldId, IdHashMap, Ledger,
-    LogTime, Payload, Routing, Sku, Verdict, advance, fold,
+    LogTime, Payload, Routing, Sku, Verdict, advance_into, fold_into,
 };
 use stockline_wire::codec::decode_event;
 
@@ -276,6 +276,8 @@ pub struct Projection {
     counter_deltas: Vec<CounterDelta>,
     /// Where each delta's counter key is built before it is looked up.
     counter_key_buffer: Vec<u8>,
+    /// The effects of the record being applied (reused, as `counter_deltas`).
+    effects: Vec<Effect>,
     stats: ProjectionStats,
     /// Bytes of the last batch prepared (at most [`BATCH_BYTES_RESERVED_MAX`]): the
     /// next one reserves as much.
@@ -319,6 +321,7 @@ impl Projection {
             counters: IdHashMap::default(),
             counter_deltas: Vec::new(),
             counter_key_buffer: Vec::new(),
+            effects: Vec::new(),
             stats: ProjectionStats::default(),
             batch_bytes_last: 0,
             row_encoder: RowEncoder::default(),
@@ -459,14 +462,16 @@ impl Projection {
             _ => Ok(event),
         });
 
-        let (event, effects, verdict) = match decoded {
+        let mut effects = std::mem::take(&mut self.effects);
+        effects.clear();
+        let (event, verdict) = match decoded {
             Ok(event) => {
-                let outcome = fold(&mut state.ledger, &event, record_time);
-                (Some(event), outcome.effects, Ok(outcome.verdict))
+                let verdict = fold_into(&mut state.ledger, &event, record_time, &mut effects);
+                (Some(event), Ok(verdict))
             }
             Err(reason) => {
-                let effects = advance(&mut state.ledger, record_time);
-                (None, effects, Err(reason))
+                advance_into(&mut state.ledger, record_time, &mut effects);
+                (None, Err(reason))
             }
         };
         // Only after a record that forgot holds (see `drain_dirty`); otherwise
@@ -552,7 +557,9 @@ impl Projection {
             }
             state.archive(record);
         }
-        state.record_effects(partition, offset, now, event.as_ref(), &effects)?;
+        let recorded = state.record_effects(partition, offset, now, event.as_ref(), &effects);
+        self.effects = effects;
+        recorded?;
         state.next_offset = offset + 1;
         state.pending.touched = true;
         Ok(applied)
