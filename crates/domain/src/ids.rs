@@ -98,9 +98,12 @@ pub(crate) fn prefix64(bytes: &[u8]) -> u64 {
     word
 }
 
-/// [`prefix64`] over sixteen bytes.
+/// [`prefix64`] over sixteen bytes. Zero padding keeps the order of any byte
+/// strings, ids or not: where two prefixes differ, the strings compare as their
+/// prefixes do, so a sort can compare these integers first and the bytes only
+/// where they tie (the fold's dirty keys, the store's row keys).
 #[inline]
-pub(crate) fn prefix128(bytes: &[u8]) -> u128 {
+pub fn prefix128(bytes: &[u8]) -> u128 {
     let high = prefix64(bytes);
     let low = bytes.get(8..).map_or(0, prefix64);
     (u128::from(high) << 64) | u128::from(low)
@@ -109,8 +112,9 @@ pub(crate) fn prefix128(bytes: &[u8]) -> u128 {
 /// Ids decoded recently on this thread, for the id types with few distinct
 /// values (SKUs, locations, channels): decoding one of those again hands out the
 /// same string instead of checking and allocating a new one. Every event names a
-/// channel, most a location and a SKU; checking, allocating and later freeing
-/// them was about a tenth of an event's decoding.
+/// channel, most a location and a SKU. Measured: -2.5% of a replay's
+/// instructions, most of it after decoding: equal ids sharing one string
+/// compare by pointer (the `Arc::ptr_eq` test of `Eq` and `Ord`).
 ///
 /// A direct-mapped cache: the slot is the id's hash; a different id in the slot
 /// is replaced. Sharing a string is invisible (ids compare by content), so this
@@ -500,6 +504,19 @@ mod tests {
     }
 
     proptest! {
+        /// The store sorts row keys (ids joined by zero bytes) on `prefix128`
+        /// first: differing prefixes order any byte strings as the bytes do.
+        #[test]
+        fn prefix128_orders_any_bytes_where_prefixes_differ(
+            a in proptest::collection::vec(0u8..4, 0..20),
+            b in proptest::collection::vec(0u8..4, 0..20),
+        ) {
+            let (x, y) = (prefix128(&a), prefix128(&b));
+            if x != y {
+                prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+            }
+        }
+
         /// Decoding through the per-thread cache gives the id `new` gives, for
         /// any string, valid or not, in any order (few letters: strings repeat).
         #[test]

@@ -28,6 +28,7 @@ pub use fold::{
     fold_into,
 };
 pub use hash::{BuildIdHasher, IdHashMap};
+pub use ids::prefix128;
 pub use ids::{
     ChannelId, CustomerRef, DocumentId, GroupId, HoldId, IdError, LocationId, OrderId, Sku,
 };

@@ -19,7 +19,7 @@ use rocksdb::WriteBatch;
 use stockline_domain::analytics::{CounterDelta, counters};
 use stockline_domain::{
     Cause, DEDUPE_WINDOW_MS, Dirty, Effect, Event, EventId, Hold, HoldId, IdHashMap, Ledger,
-    LogTime, Payload, Routing, Sku, Verdict, advance_into, fold_into,
+    LogTime, Payload, Routing, Sku, Verdict, advance_into, fold_into, prefix128,
 };
 use stockline_wire::codec::decode_event;
 
@@ -695,7 +695,7 @@ impl Projection {
         let mut versions: Vec<(u128, Vec<u8>, &Hold, bool)> =
             Vec::with_capacity(forgotten.len() + dirty.holds.len());
         for (row_key, hold) in &forgotten {
-            versions.push((key_prefix(row_key), row_key.clone(), hold, false));
+            versions.push((prefix128(row_key), row_key.clone(), hold, false));
         }
         for hold_id in &dirty.holds {
             let Some(hold) = ledger.hold(hold_id) else {
@@ -705,7 +705,7 @@ impl Projection {
                 });
             };
             let row_key = hold_key(hold);
-            versions.push((key_prefix(&row_key), row_key, hold, true));
+            versions.push((prefix128(&row_key), row_key, hold, true));
         }
         // A row's tracked version sorts after its forgotten one and is the one
         // kept (`dedup_by` drops the later of two equal rows: swapped first).
@@ -739,10 +739,10 @@ impl Projection {
                     continue;
                 }
                 if let Some(old) = old {
-                    index_changes.push((index, key_prefix(&old), old, false));
+                    index_changes.push((index, prefix128(&old), old, false));
                 }
                 if let Some(new) = new {
-                    index_changes.push((index, key_prefix(&new), new, true));
+                    index_changes.push((index, prefix128(&new), new, true));
                 }
             }
             batch.put_cf(holds_cf, &row_key, rows.encode(current)?);
@@ -1111,16 +1111,6 @@ fn hold_index_keys(hold: &Hold) -> [Option<Vec<u8>>; 4] {
             .build()
     });
     [Some(by_order), Some(by_customer), pickup, expiry]
-}
-
-/// The first sixteen bytes of `key` as a big-endian integer, zero-padded: keys
-/// whose prefixes differ compare as their prefixes do, so a sort compares
-/// integers first and bytes only where prefixes tie.
-fn key_prefix(key: &[u8]) -> u128 {
-    let mut head = [0u8; 16];
-    let len = key.len().min(16);
-    head[..len].copy_from_slice(&key[..len]);
-    u128::from_be_bytes(head)
 }
 
 #[cfg(test)]
