@@ -3,7 +3,8 @@
 //! `cargo bench -p stockline-engine --bench replay` (`STOCKLINE_BENCH_EVENTS=N` to
 //! change the count; `STOCKLINE_BENCH_SOURCE=DIR` keeps the source store in `DIR`
 //! and reuses it on the next run with the same count, for profiling the replay
-//! alone). Builds a store whose archive holds N simulated events, then measures,
+//! alone; `STOCKLINE_BENCH_ONLY=replay` measures the full replay and nothing
+//! else, for a profile of that alone). Builds a store whose archive holds N simulated events, then measures,
 //! from that archive:
 //! - the fold alone (decode + fold into in-memory ledgers: what a report or a
 //!   question about the past costs when nothing is written);
@@ -69,6 +70,22 @@ fn main() {
         }
         (source, records)
     };
+
+    let replay_only = std::env::var("STOCKLINE_BENCH_ONLY").is_ok_and(|only| only == "replay");
+    if replay_only {
+        let replayed = replay_into(
+            &source,
+            &dir.path().join("replay"),
+            StoreContents::ReadModels,
+        );
+        assert_eq!(replayed.records, records);
+        println!(
+            "full replay of {records} records: {:.2} s, {:.0} records/s",
+            replayed.elapsed.as_secs_f64(),
+            records as f64 / replayed.elapsed.as_secs_f64()
+        );
+        return;
+    }
 
     // 3. Fold alone, from the archive.
     let started = Instant::now();

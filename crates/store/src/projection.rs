@@ -160,13 +160,7 @@ impl PendingHistory {
 
     /// Adds the row of the `index`th effect of the record at `offset` of `sku`.
     /// Rows of one SKU must come in (offset, index) order.
-    fn push(
-        &mut self,
-        sku: &Sku,
-        offset: u64,
-        index: u16,
-        entry: &HistoryEntry,
-    ) -> Result<(), StoreError> {
+    fn push(&mut self, sku: &Sku, offset: u64, index: u16, entry: &HistoryEntry) {
         let start = self.bytes.len();
         let key = Key::appending(std::mem::take(&mut self.bytes))
             .id(sku.as_str())
@@ -174,10 +168,7 @@ impl PendingHistory {
             .u16(index);
         self.bytes = key.build();
         let key_end = self.bytes.len();
-        if let Err(error) = stockline_wire::encode_row_appending(&mut self.bytes, entry) {
-            self.bytes.truncate(start);
-            return Err(StoreError::Encode(error.to_string()));
-        }
+        entry.encode_appending(&mut self.bytes);
         let group = match self.groups.get(sku) {
             Some(group) => *group,
             None => {
@@ -192,7 +183,6 @@ impl PendingHistory {
             end: self.bytes.len(),
             group,
         });
-        Ok(())
     }
 
     /// The rows in key order (see the type's documentation), leaving none.
@@ -1011,7 +1001,7 @@ impl PartitionProjection {
                         before: *before,
                         after: *after,
                     };
-                    self.pending.history.push(sku, offset, index, &entry)?;
+                    self.pending.history.push(sku, offset, index, &entry);
                 }
                 Effect::WaitlistNotified {
                     notification_id,

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stockline_domain::{
-    ChannelId, Config, DocumentRef, EventId, HoldId, LocationId, LogTime, Quantities, ReasonCode,
+    ChannelId, Config, DocumentKind, DocumentRef, EventId, HoldId, LocationId, LogTime, Quantities,
+    ReasonCode,
 };
 
 /// Per-partition fold state that is not keyed by SKU.
@@ -74,6 +75,99 @@ pub struct HistoryEntry {
     pub location: LocationId,
     pub before: Quantities,
     pub after: Quantities,
+}
+
+impl HistoryEntry {
+    /// Appends the row value (header included) to `out`: the bytes of
+    /// `stockline_wire::encode_row_appending(out, self)`, written field by field
+    /// (serde's generic path was 6.4% of a replay's instructions, about 1,700 a
+    /// row; this is about 1,000, most of it the timestamp's conversion and the
+    /// strings' copies: -2.9% of a replay. The
+    /// `history_entries_encode_as_serde_does` proptest pins the bytes).
+    /// Fields in declaration order, each as its serde encoding.
+    pub fn encode_appending(&self, out: &mut Vec<u8>) {
+        let mut row = stockline_wire::RowWriter::appending(out);
+        row.unsigned(u64::from(self.partition))
+            .unsigned(self.offset)
+            .signed(self.log_time.0)
+            .str(&self.cause)
+            // A UUID in a binary format: its 16 bytes as a byte string.
+            .option(self.event_id.as_ref(), |row, id| {
+                row.bytes(id.as_bytes());
+            })
+            // `optional_timestamp_serde`: microseconds.
+            .option(self.occurred_at, |row, at| {
+                row.signed(at.timestamp_micros());
+            })
+            .option(self.channel.as_ref(), |row, channel| {
+                row.str(channel.as_str());
+            })
+            .option(self.reason, |row, reason| {
+                row.variant(reason_index(reason));
+            })
+            .option(self.document.as_ref(), |row, document| {
+                row.variant(document_kind_index(document.kind))
+                    .str(document.id.as_str());
+            })
+            .option(self.hold_id.as_ref(), |row, hold_id| {
+                row.str(hold_id.as_str());
+            })
+            .str(self.location.as_str());
+        for quantities in [&self.before, &self.after] {
+            let Quantities {
+                on_hand,
+                reserved,
+                committed,
+                damaged,
+                quality_control,
+                safety_stock,
+                incoming,
+                in_transit,
+            } = *quantities;
+            for value in [
+                on_hand,
+                reserved,
+                committed,
+                damaged,
+                quality_control,
+                safety_stock,
+                incoming,
+                in_transit,
+            ] {
+                row.signed(value);
+            }
+        }
+    }
+}
+
+/// serde's variant index of a reason: its position in the declaration.
+fn reason_index(reason: ReasonCode) -> u32 {
+    match reason {
+        ReasonCode::Damage => 0,
+        ReasonCode::Theft => 1,
+        ReasonCode::Loss => 2,
+        ReasonCode::Correction => 3,
+        ReasonCode::Found => 4,
+        ReasonCode::Expired => 5,
+        ReasonCode::QualityControl => 6,
+        ReasonCode::CustomerReturn => 7,
+        ReasonCode::Recall => 8,
+        ReasonCode::Other => 9,
+    }
+}
+
+/// serde's variant index of a document kind: its position in the declaration.
+fn document_kind_index(kind: DocumentKind) -> u32 {
+    match kind {
+        DocumentKind::Order => 0,
+        DocumentKind::PurchaseOrder => 1,
+        DocumentKind::Transfer => 2,
+        DocumentKind::TillReceipt => 3,
+        DocumentKind::Return => 4,
+        DocumentKind::StockCount => 5,
+        DocumentKind::Adjustment => 6,
+        DocumentKind::Other => 7,
+    }
 }
 
 /// What the fold said of a record it did not simply apply.
@@ -164,6 +258,129 @@ mod tests {
         Notification(Notification),
     }
 
+    const REASONS: [ReasonCode; 10] = [
+        ReasonCode::Damage,
+        ReasonCode::Theft,
+        ReasonCode::Loss,
+        ReasonCode::Correction,
+        ReasonCode::Found,
+        ReasonCode::Expired,
+        ReasonCode::QualityControl,
+        ReasonCode::CustomerReturn,
+        ReasonCode::Recall,
+        ReasonCode::Other,
+    ];
+
+    const DOCUMENT_KINDS: [DocumentKind; 8] = [
+        DocumentKind::Order,
+        DocumentKind::PurchaseOrder,
+        DocumentKind::Transfer,
+        DocumentKind::TillReceipt,
+        DocumentKind::Return,
+        DocumentKind::StockCount,
+        DocumentKind::Adjustment,
+        DocumentKind::Other,
+    ];
+
+    /// Any integer, with the varint boundaries (250, 251, 2^16, 2^32) and the
+    /// extremes often.
+    fn quantity() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            -70_000i64..70_000,
+            prop::sample::select(vec![
+                i64::MIN,
+                i64::MAX,
+                0,
+                -1,
+                125,
+                -126,
+                126,
+                32_767,
+                -32_768,
+                32_768,
+                2_147_483_647,
+                -2_147_483_648,
+                2_147_483_648,
+            ]),
+        ]
+    }
+
+    fn quantities() -> impl Strategy<Value = Quantities> {
+        proptest::array::uniform8(quantity()).prop_map(|q| Quantities {
+            on_hand: q[0],
+            reserved: q[1],
+            committed: q[2],
+            damaged: q[3],
+            quality_control: q[4],
+            safety_stock: q[5],
+            incoming: q[6],
+            in_transit: q[7],
+        })
+    }
+
+    fn unsigned() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            any::<u64>(),
+            0u64..70_000,
+            prop::sample::select(vec![
+                250,
+                251,
+                65_535,
+                65_536,
+                4_294_967_295,
+                4_294_967_296,
+                u64::MAX
+            ]),
+        ]
+    }
+
+    fn history_entry() -> impl Strategy<Value = HistoryEntry> {
+        let id = "[A-Za-z0-9][A-Za-z0-9._-]{0,127}";
+        (
+            (
+                any::<u32>(),
+                unsigned(),
+                quantity(),
+                "[a-z_]{1,30}",
+                proptest::option::of(any::<u128>()),
+                proptest::option::of(-62_000_000_000_000_000i64..250_000_000_000_000_000),
+            ),
+            (
+                proptest::option::of(id),
+                proptest::option::of(prop::sample::select(REASONS.to_vec())),
+                proptest::option::of((prop::sample::select(DOCUMENT_KINDS.to_vec()), id)),
+                proptest::option::of(id),
+                id,
+                quantities(),
+                quantities(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (partition, offset, log_time, cause, event_id, micros),
+                    (channel, reason, document, hold_id, location, before, after),
+                )| HistoryEntry {
+                    partition,
+                    offset,
+                    log_time: LogTime(log_time),
+                    cause: Cow::Owned(cause),
+                    event_id: event_id.map(uuid::Uuid::from_u128),
+                    occurred_at: micros.and_then(DateTime::<Utc>::from_timestamp_micros),
+                    channel: channel.map(|c| ChannelId::new(c).expect("valid id")),
+                    reason,
+                    document: document.map(|(kind, id)| DocumentRef {
+                        kind,
+                        id: stockline_domain::DocumentId::new(id).expect("valid id"),
+                    }),
+                    hold_id: hold_id.map(|h| HoldId::new(h).expect("valid id")),
+                    location: LocationId::new(location).expect("valid id"),
+                    before,
+                    after,
+                },
+            )
+    }
+
     fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300))
     }
@@ -220,6 +437,16 @@ mod tests {
             let written = encode_row(&entry).expect("encodes");
             prop_assert_eq!(&written, &encode_row(&old).expect("encodes"));
             prop_assert_eq!(decode_row::<OutboxEntry>(&written).expect("decodes"), entry);
+        }
+
+        #[test]
+        fn history_entries_encode_as_serde_does(entry in history_entry()) {
+            let mut by_hand = vec![0xEE];
+            entry.encode_appending(&mut by_hand);
+            let mut by_serde = vec![0xEE];
+            stockline_wire::encode_row_appending(&mut by_serde, &entry).expect("encodes");
+            prop_assert_eq!(&by_hand, &by_serde);
+            prop_assert_eq!(decode_row::<HistoryEntry>(&by_hand[1..]).expect("decodes"), entry);
         }
 
         #[test]

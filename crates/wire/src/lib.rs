@@ -13,6 +13,6 @@ pub mod json;
 pub mod schema;
 
 pub use codec::{
-    DecodeError, EVENT_FORMAT_VERSION, EncodeError, decode_event, decode_row, encode_event,
-    encode_row, encode_row_appending, encode_row_into,
+    DecodeError, EVENT_FORMAT_VERSION, EncodeError, RowWriter, decode_event, decode_row,
+    encode_event, encode_row, encode_row_appending, encode_row_into,
 };
