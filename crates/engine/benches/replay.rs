@@ -80,9 +80,13 @@ fn main() {
         );
         assert_eq!(replayed.records, records);
         println!(
-            "full replay of {records} records: {:.2} s, {:.0} records/s",
+            "full replay of {records} records: {:.2} s, {:.0} records/s, {} CPU per record",
             replayed.elapsed.as_secs_f64(),
-            records as f64 / replayed.elapsed.as_secs_f64()
+            records as f64 / replayed.elapsed.as_secs_f64(),
+            replayed.cpu_seconds.map_or("n/a".to_owned(), |cpu| format!(
+                "{:.2} us",
+                cpu * 1e6 / records as f64
+            )),
         );
         return;
     }
