@@ -136,6 +136,28 @@ impl RecentIds {
         }
     }
 
+    /// The string handed out earlier on this thread whose bytes these are, if
+    /// it is still in its slot.
+    #[inline]
+    pub(crate) fn get(&self, bytes: &[u8]) -> Option<Arc<str>> {
+        self.slots[Self::slot_index(self.slots.len(), bytes)]
+            .as_ref()
+            .filter(|recent| recent.as_bytes() == bytes)
+            .map(Arc::clone)
+    }
+
+    #[inline]
+    fn slot_index(slots: usize, bytes: &[u8]) -> usize {
+        use std::hash::Hasher;
+        let mut hasher = crate::hash::IdHasher::default();
+        hasher.write(bytes);
+        // Masked to the slot count: the truncation keeps the low bits, which
+        // are the ones used.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (hasher.finish() as usize) & (slots - 1);
+        index
+    }
+
     /// `value` checked as an id of `kind` and shared, or the same string handed
     /// out earlier on this thread.
     pub(crate) fn get_or_check(
@@ -143,13 +165,7 @@ impl RecentIds {
         kind: &'static str,
         value: &str,
     ) -> Result<Arc<str>, IdError> {
-        use std::hash::Hasher;
-        let mut hasher = crate::hash::IdHasher::default();
-        hasher.write(value.as_bytes());
-        // Masked to the slot count: the truncation keeps the low bits, which
-        // are the ones used.
-        #[allow(clippy::cast_possible_truncation)]
-        let index = (hasher.finish() as usize) & (self.slots.len() - 1);
+        let index = Self::slot_index(self.slots.len(), value.as_bytes());
         let slot = &mut self.slots[index];
         if let Some(recent) = slot
             && recent.as_bytes() == value.as_bytes()
@@ -252,20 +268,40 @@ macro_rules! id_type {
                 &self.0
             }
 
-            /// [`Self::new`] for a decoded string: through this thread's
-            /// [`RecentIds`] where the type has one.
-            fn decoded(value: &str) -> Result<Self, IdError> {
+            /// [`Self::new`] for a decoded string (serde's and the wire crate's
+            /// event decoders): through this thread's [`RecentIds`] where the
+            /// type has one.
+            pub fn decoded(value: &str) -> Result<Self, IdError> {
                 const RECENT_IDS: usize = $recent_ids;
                 if RECENT_IDS == 0 {
                     return Self::new(value);
                 }
+                Self::with_recent_ids(|recent| recent.get_or_check($kind, value)).map(Self)
+            }
+
+            /// Lends this thread's [`RecentIds`] of this type (of the types that
+            /// have one: never called for the others).
+            fn with_recent_ids<R>(lend: impl FnOnce(&mut RecentIds) -> R) -> R {
+                const RECENT_IDS: usize = $recent_ids;
                 thread_local! {
                     static RECENT: std::cell::RefCell<RecentIds> =
-                        std::cell::RefCell::new(RecentIds::new(RECENT_IDS));
+                        std::cell::RefCell::new(RecentIds::new(RECENT_IDS.max(1)));
                 }
-                RECENT
-                    .with(|recent| recent.borrow_mut().get_or_check($kind, value))
-                    .map(Self)
+                RECENT.with(|recent| lend(&mut recent.borrow_mut()))
+            }
+
+            /// The id whose string has these bytes if this thread decoded it
+            /// recently (see [`RecentIds`]): a decoder that holds bytes
+            /// recognizes an id without checking them, or converting them to
+            /// text, again. `None` otherwise, and always for types without a
+            /// cache: decode the text, then [`Self::decoded`].
+            #[inline]
+            pub fn recent(bytes: &[u8]) -> Option<Self> {
+                const RECENT_IDS: usize = $recent_ids;
+                if RECENT_IDS == 0 {
+                    return None;
+                }
+                Self::with_recent_ids(|recent| recent.get(bytes)).map(Self)
             }
 
             /// See [`prefix64`]. (Not every id type is sorted or searched by it.)
@@ -503,6 +539,21 @@ mod tests {
         assert_eq!(&*recent.get_or_check("SKU", "A").expect("valid"), "A");
     }
 
+    #[test]
+    fn recent_ids_are_recognized_by_their_bytes() {
+        assert!(Sku::recent(b"RECENT-1").is_none(), "not decoded yet");
+        let decoded = Sku::decoded("RECENT-1").expect("valid");
+        let recognized = Sku::recent(b"RECENT-1").expect("decoded recently");
+        assert!(Arc::ptr_eq(&decoded.0, &recognized.0));
+        // Only what was decoded (and so checked): not a bad id, nor its prefix.
+        assert!(Sku::decoded("RECENT 2").is_err());
+        assert!(Sku::recent(b"RECENT 2").is_none());
+        assert!(Sku::recent(b"RECENT-").is_none());
+        // Types without a cache recognize nothing.
+        let _ = HoldId::decoded("H-RECENT").expect("valid");
+        assert!(HoldId::recent(b"H-RECENT").is_none());
+    }
+
     proptest! {
         /// The store sorts row keys (ids joined by zero bytes) on `prefix128`
         /// first: differing prefixes order any byte strings as the bytes do.
@@ -525,7 +576,10 @@ mod tests {
             for value in &values {
                 let direct = Sku::new(value).map(|sku| sku.as_str().to_owned());
                 let cached = recent.get_or_check(Sku::KIND, value).map(|id| id.to_string());
-                prop_assert_eq!(direct, cached);
+                prop_assert_eq!(&direct, &cached);
+                // What `get` recognizes afterwards is exactly what was decoded.
+                let recognized = recent.get(value.as_bytes()).map(|id| id.to_string());
+                prop_assert_eq!(recognized, direct.ok());
             }
         }
     }
