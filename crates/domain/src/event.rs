@@ -180,6 +180,87 @@ pub enum LocationKind {
     Partner,
 }
 
+// Every variant of the event's field-less enums, in declaration order: the
+// order of serde's variant indexes, which binary decoders and encoders that
+// bypass serde write and read (tests below check the order against serde's).
+impl DocumentKind {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [DocumentKind; 8] = [
+        DocumentKind::Order,
+        DocumentKind::PurchaseOrder,
+        DocumentKind::Transfer,
+        DocumentKind::TillReceipt,
+        DocumentKind::Return,
+        DocumentKind::StockCount,
+        DocumentKind::Adjustment,
+        DocumentKind::Other,
+    ];
+}
+
+impl ReasonCode {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [ReasonCode; 10] = [
+        ReasonCode::Damage,
+        ReasonCode::Theft,
+        ReasonCode::Loss,
+        ReasonCode::Correction,
+        ReasonCode::Found,
+        ReasonCode::Expired,
+        ReasonCode::QualityControl,
+        ReasonCode::CustomerReturn,
+        ReasonCode::Recall,
+        ReasonCode::Other,
+    ];
+}
+
+impl StockState {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [StockState; 3] = [
+        StockState::Sellable,
+        StockState::Damaged,
+        StockState::QualityControl,
+    ];
+}
+
+impl ReceiptKind {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [ReceiptKind; 4] = [
+        ReceiptKind::PurchaseOrder,
+        ReceiptKind::Restock,
+        ReceiptKind::InitialLoad,
+        ReceiptKind::Other,
+    ];
+}
+
+impl ReturnDisposition {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [ReturnDisposition; 4] = [
+        ReturnDisposition::Restock,
+        ReturnDisposition::Damaged,
+        ReturnDisposition::QualityControl,
+        ReturnDisposition::Discard,
+    ];
+}
+
+impl HoldKind {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [HoldKind; 4] = [
+        HoldKind::Checkout,
+        HoldKind::ClickAndCollect,
+        HoldKind::ReserveInStore,
+        HoldKind::ShipFromStore,
+    ];
+}
+
+impl LocationKind {
+    /// Every variant, in declaration order (serde's variant indexes).
+    pub const ALL: [LocationKind; 3] = [
+        LocationKind::Store,
+        LocationKind::Warehouse,
+        LocationKind::Partner,
+    ];
+}
+
 /// What the event says happened. Each variant documents which envelope fields it
 /// requires; [`crate::validate`] enforces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -484,5 +565,36 @@ impl Event {
             }
             _ => self.sku.as_ref().map(Routing::Sku),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::{DeserializeOwned, IntoDeserializer, value::Error};
+
+    use super::*;
+
+    /// `all` lists every variant of `T` in the order of serde's variant indexes:
+    /// index `i` deserializes to `all[i]`, and the index after the last to none.
+    fn in_serde_order<T: DeserializeOwned + PartialEq + std::fmt::Debug>(all: &[T]) {
+        let variant = |index: usize| {
+            let index = u32::try_from(index).expect("few variants");
+            T::deserialize(IntoDeserializer::<Error>::into_deserializer(index))
+        };
+        for (index, expected) in all.iter().enumerate() {
+            assert_eq!(&variant(index).expect("a variant"), expected);
+        }
+        assert!(variant(all.len()).is_err(), "a variant missing from ALL");
+    }
+
+    #[test]
+    fn every_all_lists_the_variants_in_serde_order() {
+        in_serde_order(&DocumentKind::ALL);
+        in_serde_order(&ReasonCode::ALL);
+        in_serde_order(&StockState::ALL);
+        in_serde_order(&ReceiptKind::ALL);
+        in_serde_order(&ReturnDisposition::ALL);
+        in_serde_order(&HoldKind::ALL);
+        in_serde_order(&LocationKind::ALL);
     }
 }

@@ -83,10 +83,7 @@ fn main() {
             "full replay of {records} records: {:.2} s, {:.0} records/s, {} CPU per record",
             replayed.elapsed.as_secs_f64(),
             records as f64 / replayed.elapsed.as_secs_f64(),
-            replayed.cpu_seconds.map_or("n/a".to_owned(), |cpu| format!(
-                "{:.2} us",
-                cpu * 1e6 / records as f64
-            )),
+            replayed.cpu_per_record(records),
         );
         return;
     }
@@ -148,12 +145,7 @@ fn main() {
             "| {name} | {:.2} | {:.0} | {} | {:.0} MiB |",
             run.elapsed.as_secs_f64(),
             records as f64 / run.elapsed.as_secs_f64(),
-            // Steadier than the wall time on a shared machine, and what a faster
-            // replay must cut: 500K records/s on 2 cores is 4 us of CPU per record.
-            run.cpu_seconds.map_or("n/a".to_owned(), |cpu| format!(
-                "{:.2} us",
-                cpu * 1e6 / records as f64
-            )),
+            run.cpu_per_record(records),
             run.disk_bytes as f64 / f64::from(1u32 << 20),
         );
     }
@@ -168,6 +160,17 @@ struct ReplayRun {
     cpu_seconds: Option<f64>,
     /// The new store's files once written.
     disk_bytes: u64,
+}
+
+impl ReplayRun {
+    /// CPU time per record, all threads: steadier than the wall time on a
+    /// shared machine, and what a faster replay must cut (500K records/s on 2
+    /// cores is 4 us of CPU per record).
+    fn cpu_per_record(&self, records: u64) -> String {
+        self.cpu_seconds.map_or("n/a".to_owned(), |cpu| {
+            format!("{:.2} us", cpu * 1e6 / records as f64)
+        })
+    }
 }
 
 /// Replays `source`'s archive into a new store of `contents` at `target`.

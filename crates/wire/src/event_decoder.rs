@@ -250,42 +250,15 @@ impl<'a> Reader<'a> {
     }
 
     fn document_kind(&mut self) -> Result<DocumentKind, Malformed> {
-        const KINDS: [DocumentKind; 8] = [
-            DocumentKind::Order,
-            DocumentKind::PurchaseOrder,
-            DocumentKind::Transfer,
-            DocumentKind::TillReceipt,
-            DocumentKind::Return,
-            DocumentKind::StockCount,
-            DocumentKind::Adjustment,
-            DocumentKind::Other,
-        ];
-        self.unit_variant(&KINDS, "DocumentKind")
+        self.unit_variant(&DocumentKind::ALL, "DocumentKind")
     }
 
     fn reason(&mut self) -> Result<ReasonCode, Malformed> {
-        const REASONS: [ReasonCode; 10] = [
-            ReasonCode::Damage,
-            ReasonCode::Theft,
-            ReasonCode::Loss,
-            ReasonCode::Correction,
-            ReasonCode::Found,
-            ReasonCode::Expired,
-            ReasonCode::QualityControl,
-            ReasonCode::CustomerReturn,
-            ReasonCode::Recall,
-            ReasonCode::Other,
-        ];
-        self.unit_variant(&REASONS, "ReasonCode")
+        self.unit_variant(&ReasonCode::ALL, "ReasonCode")
     }
 
     fn stock_state(&mut self) -> Result<StockState, Malformed> {
-        const STATES: [StockState; 3] = [
-            StockState::Sellable,
-            StockState::Damaged,
-            StockState::QualityControl,
-        ];
-        self.unit_variant(&STATES, "StockState")
+        self.unit_variant(&StockState::ALL, "StockState")
     }
 
     /// One of `variants`, listed in declaration order.
@@ -303,15 +276,7 @@ impl<'a> Reader<'a> {
         Ok(match self.variant(PAYLOAD_VARIANTS, "Payload")? {
             0 => Payload::StockReceived {
                 quantity: self.i64()?,
-                kind: self.unit_variant(
-                    &[
-                        ReceiptKind::PurchaseOrder,
-                        ReceiptKind::Restock,
-                        ReceiptKind::InitialLoad,
-                        ReceiptKind::Other,
-                    ],
-                    "ReceiptKind",
-                )?,
+                kind: self.unit_variant(&ReceiptKind::ALL, "ReceiptKind")?,
             },
             1 => Payload::StockAdjusted {
                 delta: self.i64()?,
@@ -344,15 +309,7 @@ impl<'a> Reader<'a> {
             },
             9 => Payload::Returned {
                 quantity: self.i64()?,
-                disposition: self.unit_variant(
-                    &[
-                        ReturnDisposition::Restock,
-                        ReturnDisposition::Damaged,
-                        ReturnDisposition::QualityControl,
-                        ReturnDisposition::Discard,
-                    ],
-                    "ReturnDisposition",
-                )?,
+                disposition: self.unit_variant(&ReturnDisposition::ALL, "ReturnDisposition")?,
                 sold_by_channel: self.option(|r| r.id(ChannelId::recent, ChannelId::decoded))?,
                 original_order: self.option(|r| r.id(OrderId::recent, OrderId::decoded))?,
                 price: self.option(Self::price)?,
@@ -364,15 +321,7 @@ impl<'a> Reader<'a> {
                 customer_ref: self.id(CustomerRef::recent, CustomerRef::decoded)?,
                 quantity: self.i64()?,
                 ttl_seconds: self.u32()?,
-                kind: self.unit_variant(
-                    &[
-                        HoldKind::Checkout,
-                        HoldKind::ClickAndCollect,
-                        HoldKind::ReserveInStore,
-                        HoldKind::ShipFromStore,
-                    ],
-                    "HoldKind",
-                )?,
+                kind: self.unit_variant(&HoldKind::ALL, "HoldKind")?,
                 group: self.option(|r| r.id(GroupId::recent, GroupId::decoded))?,
                 price: self.option(Self::price)?,
             },
@@ -404,14 +353,7 @@ impl<'a> Reader<'a> {
             },
             19 => Payload::LocationDefined {
                 name: self.string()?,
-                kind: self.unit_variant(
-                    &[
-                        LocationKind::Store,
-                        LocationKind::Warehouse,
-                        LocationKind::Partner,
-                    ],
-                    "LocationKind",
-                )?,
+                kind: self.unit_variant(&LocationKind::ALL, "LocationKind")?,
                 groups: self.vec(|r| r.id(GroupId::recent, GroupId::decoded))?,
                 active: self.bool()?,
             },
@@ -571,11 +513,7 @@ mod tests {
         let timestamp = |index: usize| {
             chrono::DateTime::from_timestamp_micros(seeds.micros[index]).expect("in range")
         };
-        let states = [
-            StockState::Sellable,
-            StockState::Damaged,
-            StockState::QualityControl,
-        ];
+        let states = StockState::ALL;
         let price = |present: bool| {
             present.then(|| Price {
                 unit_minor: numbers[1],
@@ -586,15 +524,7 @@ mod tests {
         let payload = match kind {
             PayloadKind::StockReceived => Payload::StockReceived {
                 quantity: numbers[0],
-                kind: pick(
-                    &[
-                        ReceiptKind::PurchaseOrder,
-                        ReceiptKind::Restock,
-                        ReceiptKind::InitialLoad,
-                        ReceiptKind::Other,
-                    ],
-                    picks[2],
-                ),
+                kind: pick(&ReceiptKind::ALL, picks[2]),
             },
             PayloadKind::StockAdjusted => Payload::StockAdjusted {
                 delta: numbers[0],
@@ -627,15 +557,7 @@ mod tests {
             },
             PayloadKind::Returned => Payload::Returned {
                 quantity: numbers[0],
-                disposition: pick(
-                    &[
-                        ReturnDisposition::Restock,
-                        ReturnDisposition::Damaged,
-                        ReturnDisposition::QualityControl,
-                        ReturnDisposition::Discard,
-                    ],
-                    picks[2],
-                ),
+                disposition: pick(&ReturnDisposition::ALL, picks[2]),
                 sold_by_channel: present[4].then(|| ChannelId::new(id(3)).expect("valid id")),
                 original_order: present[5].then(|| OrderId::new(id(4)).expect("valid id")),
                 price: price(present[6]),
@@ -647,15 +569,7 @@ mod tests {
                 customer_ref: CustomerRef::new(id(5)).expect("valid id"),
                 quantity: numbers[0],
                 ttl_seconds: small[1],
-                kind: pick(
-                    &[
-                        HoldKind::Checkout,
-                        HoldKind::ClickAndCollect,
-                        HoldKind::ReserveInStore,
-                        HoldKind::ShipFromStore,
-                    ],
-                    picks[2],
-                ),
+                kind: pick(&HoldKind::ALL, picks[2]),
                 group: present[4].then(|| GroupId::new(id(0)).expect("valid id")),
                 price: price(present[5]),
             },
@@ -687,14 +601,7 @@ mod tests {
             },
             PayloadKind::LocationDefined => Payload::LocationDefined {
                 name: seeds.text.clone(),
-                kind: pick(
-                    &[
-                        LocationKind::Store,
-                        LocationKind::Warehouse,
-                        LocationKind::Partner,
-                    ],
-                    picks[2],
-                ),
+                kind: pick(&LocationKind::ALL, picks[2]),
                 groups: seeds.lists[1]
                     .iter()
                     .map(|g| GroupId::new(g).expect("valid id"))
@@ -730,38 +637,10 @@ mod tests {
             location: present[0].then(|| LocationId::new(id(1)).expect("valid id")),
             sku: present[1].then(|| Sku::new(id(2)).expect("valid id")),
             document: present[2].then(|| DocumentRef {
-                kind: pick(
-                    &[
-                        DocumentKind::Order,
-                        DocumentKind::PurchaseOrder,
-                        DocumentKind::Transfer,
-                        DocumentKind::TillReceipt,
-                        DocumentKind::Return,
-                        DocumentKind::StockCount,
-                        DocumentKind::Adjustment,
-                        DocumentKind::Other,
-                    ],
-                    picks[0],
-                ),
+                kind: pick(&DocumentKind::ALL, picks[0]),
                 id: DocumentId::new(id(4)).expect("valid id"),
             }),
-            reason: present[3].then(|| {
-                pick(
-                    &[
-                        ReasonCode::Damage,
-                        ReasonCode::Theft,
-                        ReasonCode::Loss,
-                        ReasonCode::Correction,
-                        ReasonCode::Found,
-                        ReasonCode::Expired,
-                        ReasonCode::QualityControl,
-                        ReasonCode::CustomerReturn,
-                        ReasonCode::Recall,
-                        ReasonCode::Other,
-                    ],
-                    picks[1],
-                )
-            }),
+            reason: present[3].then(|| pick(&ReasonCode::ALL, picks[1])),
             payload,
         }
     }
