@@ -162,8 +162,10 @@ impl<'a> BatchedProjection<'a> {
         }
     }
 
+    /// A rebuild's store is new: its partitions start empty, nothing is read
+    /// back (see [`Projection::assign_new`]).
     fn assign(&mut self, partitions: &[u32]) -> Result<(), EngineError> {
-        self.projection.assign(partitions)?;
+        self.projection.assign_new(partitions)?;
         Ok(())
     }
 

@@ -210,6 +210,18 @@ pub(crate) fn restore_partitions(
     Ok(restored)
 }
 
+/// What [`restore_partitions`] restores of a partition the store has no rows
+/// of: an empty ledger at offset 0.
+pub(crate) fn empty_partition() -> Result<RestoredPartition, String> {
+    Ok(RestoredPartition {
+        ledger: Ledger::from_parts(LedgerParts::default())?,
+        next_offset: 0,
+        archive: (0, ArchiveChunk::default()),
+        seen: (0, SeenChunk::default()),
+        seen_written: VecDeque::new(),
+    })
+}
+
 fn chunk_key_offset(store: &Store, cf_name: &'static str, key: &[u8]) -> Result<u64, StoreError> {
     key.get(4..12)
         .and_then(|bytes| bytes.try_into().ok())
