@@ -228,7 +228,7 @@ fn cf_options(name: &str) -> Options {
     // changed, and nearly all miss (holds made and finished within the batch):
     // a miss walks the memtables' skip lists, a cache miss per level. A bloom
     // filter of the whole keys in each memtable answers most misses at once
-    // (1% of the memtable's size: about 17 bits a row).
+    // (1% of the memtable's size: about 16 bits a row of some 200 bytes).
     if name == cf::HOLDS {
         options.set_memtable_prefix_bloom_ratio(0.01);
         options.set_memtable_whole_key_filtering(true);
