@@ -234,11 +234,12 @@ pub struct RowWriter<'a> {
 }
 
 /// bincode's varint markers (standard configuration): values up to 250 are one
-/// byte; larger ones are a marker and the little-endian integer.
-const VARINT_SINGLE_BYTE_MAX: u64 = 250;
-const VARINT_U16: u8 = 251;
-const VARINT_U32: u8 = 252;
-const VARINT_U64: u8 = 253;
+/// byte; larger ones are a marker and the little-endian integer. Shared with
+/// the event decoder.
+pub(crate) const VARINT_SINGLE_BYTE_MAX: u8 = 250;
+pub(crate) const VARINT_U16: u8 = 251;
+pub(crate) const VARINT_U32: u8 = 252;
+pub(crate) const VARINT_U64: u8 = 253;
 
 impl<'a> RowWriter<'a> {
     /// Appends the row header to `out`; the fields follow.
@@ -254,7 +255,7 @@ impl<'a> RowWriter<'a> {
     pub fn unsigned(&mut self, value: u64) -> &mut Self {
         // The casts are exact: each branch checks the value's range first.
         #[allow(clippy::cast_possible_truncation)]
-        if value <= VARINT_SINGLE_BYTE_MAX {
+        if value <= u64::from(VARINT_SINGLE_BYTE_MAX) {
             self.out.push(value as u8);
         } else if value <= u64::from(u16::MAX) {
             self.out.push(VARINT_U16);

@@ -27,6 +27,8 @@ use stockline_domain::{
     ReturnDisposition, Sku, StockState,
 };
 
+use crate::codec::{VARINT_SINGLE_BYTE_MAX, VARINT_U16, VARINT_U32, VARINT_U64};
+
 /// Why the bytes are not an event (the message of `DecodeError::Malformed`).
 pub(crate) type Malformed = String;
 
@@ -37,13 +39,6 @@ pub(crate) fn decode_event_body(body: &[u8]) -> Result<(Event, usize), Malformed
     let event = reader.event()?;
     Ok((event, body.len() - reader.rest.len()))
 }
-
-/// bincode's varint markers: values up to 250 are one byte; larger ones are a
-/// marker and the little-endian integer.
-const VARINT_SINGLE_BYTE_MAX: u8 = 250;
-const VARINT_U16: u8 = 251;
-const VARINT_U32: u8 = 252;
-const VARINT_U64: u8 = 253;
 
 struct Reader<'a> {
     rest: &'a [u8],
