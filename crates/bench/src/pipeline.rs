@@ -442,25 +442,27 @@ fn raw_consume(
         if Instant::now() > deadline {
             bail!("raw consume: not done after 30 minutes ({records} records)");
         }
-        let batch = match consumer.poll_batch(
+        // Each record visited where librdkafka holds it, as the projector
+        // reads them (`poll_each`): the consumer's own cost, no copy.
+        let batch = match consumer.poll_each(
             projector.batch_max_records,
             projector.batch_max_wait_ms.max(1),
+            |record| {
+                records += 1;
+                if let (Ok(p), Ok(o)) = (
+                    u32::try_from(record.partition),
+                    u64::try_from(record.offset),
+                ) {
+                    let entry = next.entry(p).or_insert(0);
+                    *entry = (*entry).max(o + 1);
+                }
+                Ok::<(), stockline_kafka::ConsumeError>(())
+            },
         ) {
             Ok(batch) => batch,
             Err(error) if error.is_retriable() => continue,
             Err(error) => return Err(error.into()),
         };
-        for record in &batch.records {
-            records += 1;
-            let (Ok(p), Ok(o)) = (
-                u32::try_from(record.partition),
-                u64::try_from(record.offset),
-            ) else {
-                continue;
-            };
-            let entry = next.entry(p).or_insert(0);
-            *entry = (*entry).max(o + 1);
-        }
         if assigned_at.is_none()
             && batch
                 .changes

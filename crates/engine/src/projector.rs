@@ -431,15 +431,43 @@ impl Worker {
     fn run_loop(&mut self) -> Result<(), EngineError> {
         let mut consecutive_errors = 0u32;
         while !self.stop.load(Ordering::SeqCst) {
-            let batch = match self.consumer.poll_batch(
+            // Records are folded as they are polled, where librdkafka holds
+            // them (nothing is copied but what the projection keeps).
+            let mut dead_letters = 0u64;
+            let mut first_record_at = None;
+            let projection = &mut self.projection;
+            let polled = self.consumer.poll_each(
                 self.settings.batch_max_records,
                 self.settings.batch_max_wait_ms.max(1),
-            ) {
+                |record| -> Result<(), EngineError> {
+                    first_record_at.get_or_insert_with(Instant::now);
+                    let (Ok(partition), Ok(offset)) = (
+                        u32::try_from(record.partition),
+                        u64::try_from(record.offset),
+                    ) else {
+                        return Ok(());
+                    };
+                    let raw = RawRecord {
+                        partition,
+                        offset,
+                        timestamp_ms: record.timestamp_ms.unwrap_or(-1),
+                        key: record.key,
+                        payload: record.payload,
+                    };
+                    if let stockline_store::Applied::DeadLettered(code) = projection.apply(&raw)? {
+                        dead_letters += 1;
+                        metrics::counter!("stockline_dead_letters_total", "reason" => code)
+                            .increment(1);
+                    }
+                    Ok(())
+                },
+            );
+            let batch = match polled {
                 Ok(batch) => {
                     consecutive_errors = 0;
                     batch
                 }
-                Err(ConsumeError::Position(problems)) => {
+                Err(EngineError::Consume(ConsumeError::Position(problems))) => {
                     let details: Vec<String> = problems.iter().map(ToString::to_string).collect();
                     return Err(EngineError::Operator(format!(
                         "the log cannot serve this store's positions: {}. The store at {} was \
@@ -450,40 +478,21 @@ impl Worker {
                         self.projection.store().path().display()
                     )));
                 }
-                Err(error) if error.is_retriable() => {
+                // A consume error ends a poll with no record visited (one met
+                // after a record is returned by the next poll): nothing to undo.
+                Err(EngineError::Consume(error)) if error.is_retriable() => {
                     consecutive_errors += 1;
                     let backoff_ms = 50u64 << consecutive_errors.min(6);
                     tracing::warn!(%error, backoff_ms, "consume failed; retrying");
                     std::thread::sleep(Duration::from_millis(backoff_ms));
                     continue;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             };
-            let polled_at = Instant::now();
-            let mut dead_letters = 0u64;
-            for record in &batch.records {
-                let (Ok(partition), Ok(offset)) = (
-                    u32::try_from(record.partition),
-                    u64::try_from(record.offset),
-                ) else {
-                    continue;
-                };
-                let raw = RawRecord {
-                    partition,
-                    offset,
-                    timestamp_ms: record.timestamp_ms.unwrap_or(-1),
-                    key: record.key.as_deref(),
-                    payload: record.payload.as_deref(),
-                };
-                if let stockline_store::Applied::DeadLettered(code) = self.projection.apply(&raw)? {
-                    dead_letters += 1;
-                    metrics::counter!("stockline_dead_letters_total", "reason" => code)
-                        .increment(1);
-                }
-            }
-            if !batch.records.is_empty() {
+            let polled_at = first_record_at.unwrap_or_else(Instant::now);
+            if batch.records > 0 {
                 metrics::counter!("stockline_projector_records_total")
-                    .increment(batch.records.len() as u64);
+                    .increment(batch.records as u64);
             }
             // The previous batch is durable before this one is prepared (preparing
             // reads rows it wrote); it was written while this one was polled and
@@ -497,7 +506,7 @@ impl Worker {
                     batch: write_batch,
                     positions,
                     availability_since: self.projection.availability_since(),
-                    records: batch.records.len() as u64,
+                    records: batch.records as u64,
                     dead_letters,
                     polled_at,
                 })?;

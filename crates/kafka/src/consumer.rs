@@ -192,6 +192,44 @@ impl ConsumedBatch {
     }
 }
 
+/// A record lent by [`PartitionConsumer::poll_each`]: borrowed from
+/// librdkafka's buffers, valid while the visitor runs. Without headers (the
+/// projector does not read them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BorrowedRecord<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// Milliseconds since the Unix epoch; `None` if the record has none.
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<&'a [u8]>,
+    pub payload: Option<&'a [u8]>,
+}
+
+impl<'a> BorrowedRecord<'a> {
+    fn of(message: &'a rdkafka::message::BorrowedMessage<'_>) -> BorrowedRecord<'a> {
+        use rdkafka::Message;
+        BorrowedRecord {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key(),
+            payload: message.payload(),
+        }
+    }
+}
+
+/// What one [`PartitionConsumer::poll_each`] saw.
+///
+/// The changes happened after every record visited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolledBatch {
+    /// Records visited.
+    pub records: usize,
+    pub changes: Vec<AssignmentChange>,
+}
+
 /// A consumer failure.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ConsumeError {
@@ -689,8 +727,8 @@ impl PartitionConsumer {
         self
     }
 
-    /// Polls until `max_records` records are in hand, `max_wait_ms` passed,
-    /// or the assignment changed (the batch then ends, so every change
+    /// Polls until `max_records` records are in hand, `max_wait_ms` were
+    /// spent waiting for them, or the assignment changed (the batch then ends, so every change
     /// reported happened after its records).
     ///
     /// # Errors
@@ -702,67 +740,51 @@ impl PartitionConsumer {
         max_records: usize,
         max_wait_ms: u64,
     ) -> Result<ConsumedBatch, ConsumeError> {
-        if let Some(error) = self.pending_error.take() {
-            return Err(error);
-        }
-        let mut batch = ConsumedBatch::default();
-        let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
-        while batch.records.len() < max_records {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            // librdkafka takes whole milliseconds and rdkafka truncates: a
-            // remaining 0.9 ms became a 0 ms poll, so the last millisecond of
-            // every batch window was a busy loop (a third of a core for an idle
-            // projector). Rounded up, the poll blocks; the window may end up to
-            // 1 ms late.
-            let wait = Duration::from_millis(
-                u64::try_from(remaining.as_micros().div_ceil(1_000)).unwrap_or(u64::MAX),
-            );
-            match self.consumer.poll(wait) {
-                Some(Ok(message)) => batch.records.push(from_message(
-                    &message,
-                    &mut self.topic_cache,
-                    self.read_headers,
-                )),
-                Some(Err(error)) => {
-                    let error = ConsumeError::from_kafka(&error, "consume");
-                    if batch.records.is_empty() && !self.consumer.context().has_changes() {
-                        return Err(error);
-                    }
-                    self.pending_error = Some(error);
-                    break;
-                }
-                // Timeout, or a rebalance/commit event was served.
-                None => {}
-            }
-            if self.consumer.context().has_changes() || remaining.is_zero() {
-                break;
-            }
-        }
-        batch.changes = self.consumer.context().drain();
-        let problems: Vec<PositionProblem> = batch
-            .changes
-            .iter()
-            .filter_map(|c| match c {
-                AssignmentChange::Assigned(parts) => Some(parts),
-                _ => None,
-            })
-            .flatten()
-            .filter_map(|p| p.problem.clone())
-            .collect();
-        if !problems.is_empty() {
-            // Reported by name now (in the batch) and as an error next call:
-            // a caller that only checks `?` still stops.
-            let position = ConsumeError::Position(problems);
-            self.pending_error = Some(match self.pending_error.take() {
-                // Keep the more specific position report.
-                Some(ConsumeError::OffsetOutOfRange { .. }) | None => position,
-                Some(other) => {
-                    tracing::error!(error = %other, "consumer error superseded by position problem");
-                    position
-                }
-            });
-        }
-        Ok(batch)
+        let mut records = Vec::new();
+        let (topic_cache, read_headers) = (&mut self.topic_cache, self.read_headers);
+        let changes = poll_messages(
+            &self.consumer,
+            &mut self.pending_error,
+            max_records,
+            max_wait_ms,
+            |message| {
+                records.push(from_message(message, topic_cache, read_headers));
+                Ok::<(), ConsumeError>(())
+            },
+        )?;
+        Ok(ConsumedBatch { records, changes })
+    }
+
+    /// Like [`PartitionConsumer::poll_batch`], but each record is lent to
+    /// `visit` where librdkafka holds it, as it arrives, instead of being
+    /// copied into a batch: for a reader that is done with a record once it
+    /// has seen it (the projector, which copies what it keeps). Copying every
+    /// record's key and payload into a batch that grew to its size each time
+    /// was about a tenth of the projector thread's time. Returns the batch's
+    /// record count and assignment changes (which happened after its records).
+    ///
+    /// # Errors
+    /// As [`PartitionConsumer::poll_batch`]; an error `visit` returns ends the
+    /// batch at once and is returned (the records visited before it were
+    /// visited, the caller knows what it did with them).
+    pub fn poll_each<E: From<ConsumeError>>(
+        &mut self,
+        max_records: usize,
+        max_wait_ms: u64,
+        mut visit: impl FnMut(&BorrowedRecord<'_>) -> Result<(), E>,
+    ) -> Result<PolledBatch, E> {
+        let mut records = 0usize;
+        let changes = poll_messages(
+            &self.consumer,
+            &mut self.pending_error,
+            max_records,
+            max_wait_ms,
+            |message| {
+                records += 1;
+                visit(&BorrowedRecord::of(message))
+            },
+        )?;
+        Ok(PolledBatch { records, changes })
     }
 
     /// Stores the next offsets of applied records, to be committed to the
@@ -981,4 +1003,84 @@ pub(crate) fn scan_end_offsets(
         }
     }
     Some(ends)
+}
+
+/// The poll loop of [`PartitionConsumer::poll_batch`] and
+/// [`PartitionConsumer::poll_each`]: hands each message to `on_message`, up to
+/// `max_records` of them, for at most `max_wait_ms`, ending early at an
+/// assignment change; returns the changes.
+fn poll_messages<E: From<ConsumeError>>(
+    consumer: &BaseConsumer<RebalanceContext>,
+    pending_error: &mut Option<ConsumeError>,
+    max_records: usize,
+    max_wait_ms: u64,
+    mut on_message: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> Result<(), E>,
+) -> Result<Vec<AssignmentChange>, E> {
+    if let Some(error) = pending_error.take() {
+        return Err(error.into());
+    }
+    let mut records = 0usize;
+    // The wait bound counts the time spent waiting for records in librdkafka's
+    // poll, not the time `on_message` takes with them: a projector folding
+    // each record as it arrives would otherwise end its batches after 2 ms of
+    // folding (a few hundred records) instead of 2 ms of waiting.
+    let max_wait = Duration::from_millis(max_wait_ms);
+    let mut waited = Duration::ZERO;
+    while records < max_records {
+        let remaining = max_wait.saturating_sub(waited);
+        // librdkafka takes whole milliseconds and rdkafka truncates: a
+        // remaining 0.9 ms became a 0 ms poll, so the last millisecond of
+        // every batch window was a busy loop (a third of a core for an idle
+        // projector). Rounded up, the poll blocks; the window may end up to
+        // 1 ms late.
+        let wait = Duration::from_millis(
+            u64::try_from(remaining.as_micros().div_ceil(1_000)).unwrap_or(u64::MAX),
+        );
+        let poll_started = Instant::now();
+        let polled = consumer.poll(wait);
+        waited += poll_started.elapsed();
+        match polled {
+            Some(Ok(message)) => {
+                records += 1;
+                on_message(&message)?;
+            }
+            Some(Err(error)) => {
+                let error = ConsumeError::from_kafka(&error, "consume");
+                if records == 0 && !consumer.context().has_changes() {
+                    return Err(error.into());
+                }
+                *pending_error = Some(error);
+                break;
+            }
+            // Timeout, or a rebalance/commit event was served.
+            None => {}
+        }
+        if consumer.context().has_changes() || remaining.is_zero() {
+            break;
+        }
+    }
+    let changes = consumer.context().drain();
+    let problems: Vec<PositionProblem> = changes
+        .iter()
+        .filter_map(|c| match c {
+            AssignmentChange::Assigned(parts) => Some(parts),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|p| p.problem.clone())
+        .collect();
+    if !problems.is_empty() {
+        // Reported by name now (in the batch) and as an error next call:
+        // a caller that only checks `?` still stops.
+        let position = ConsumeError::Position(problems);
+        *pending_error = Some(match pending_error.take() {
+            // Keep the more specific position report.
+            Some(ConsumeError::OffsetOutOfRange { .. }) | None => position,
+            Some(other) => {
+                tracing::error!(error = %other, "consumer error superseded by position problem");
+                position
+            }
+        });
+    }
+    Ok(changes)
 }

@@ -33,8 +33,9 @@ pub use admin::{AdminError, TopicSpec, ensure_topics};
 pub use brokers::Brokers;
 pub use config::{ConfigError, KafkaSettings, TopicNames};
 pub use consumer::{
-    AssignedPartition, AssignmentChange, ConsumeError, ConsumedBatch, FromBeginning,
-    PartitionConsumer, PartitionWatermarks, PositionProblem, StartPositions,
+    AssignedPartition, AssignmentChange, BorrowedRecord, ConsumeError, ConsumedBatch,
+    FromBeginning, PartitionConsumer, PartitionWatermarks, PolledBatch, PositionProblem,
+    StartPositions,
 };
 pub use embedded::{EmbeddedBroker, EmbeddedError};
 pub use error::ErrorKind;
