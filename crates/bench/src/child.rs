@@ -92,6 +92,8 @@ pub struct ProjectorChildArgs {
     batch_max_records: usize,
     #[arg(long)]
     batch_max_wait_ms: u64,
+    #[arg(long)]
+    fold_threads: usize,
     /// librdkafka property for every client (repeatable), e.g.
     /// `--kafka-property fetch.wait.max.ms=100`.
     #[arg(long = "kafka-property", value_parser = crate::parse_property)]
@@ -129,6 +131,8 @@ pub fn projector_rss(
             &projector.batch_max_records.to_string(),
             "--batch-max-wait-ms",
             &projector.batch_max_wait_ms.to_string(),
+            "--fold-threads",
+            &projector.fold_threads.to_string(),
         ])
         .args(crate::property_args(properties))
         .stdout(Stdio::piped())
@@ -157,6 +161,7 @@ pub fn projector_child(args: &ProjectorChildArgs) -> Result<()> {
         group_id: unique_name("bench-rss"),
         batch_max_records: args.batch_max_records,
         batch_max_wait_ms: args.batch_max_wait_ms,
+        fold_threads: args.fold_threads,
         ..ProjectorSettings::default()
     };
     let before = procfs::memory(None).unwrap_or_default();
@@ -216,6 +221,10 @@ fn stockline_run_rss(
         .env(
             "STOCKLINE_PROJECTOR__BATCH_MAX_WAIT_MS",
             projector.batch_max_wait_ms.to_string(),
+        )
+        .env(
+            "STOCKLINE_PROJECTOR__FOLD_THREADS",
+            projector.fold_threads.to_string(),
         )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -293,6 +302,8 @@ pub struct EmbeddedChildArgs {
     batch_max_records: usize,
     #[arg(long)]
     batch_max_wait_ms: u64,
+    #[arg(long)]
+    fold_threads: usize,
     /// librdkafka property for every client (repeatable), e.g.
     /// `--kafka-property fetch.wait.max.ms=100`.
     #[arg(long = "kafka-property", value_parser = crate::parse_property)]
@@ -322,6 +333,8 @@ pub fn embedded_rss(
             &projector.batch_max_records.to_string(),
             "--batch-max-wait-ms",
             &projector.batch_max_wait_ms.to_string(),
+            "--fold-threads",
+            &projector.fold_threads.to_string(),
         ])
         .args(crate::property_args(&args.kafka_properties))
         .stdout(Stdio::piped())
@@ -356,6 +369,7 @@ pub fn embedded_child(args: &EmbeddedChildArgs) -> Result<()> {
         group_id: unique_name("bench-rss"),
         batch_max_records: args.batch_max_records,
         batch_max_wait_ms: args.batch_max_wait_ms,
+        fold_threads: args.fold_threads,
         ..ProjectorSettings::default()
     };
     let before = procfs::memory(None).unwrap_or_default();

@@ -54,6 +54,9 @@ pub struct PipelineArgs {
     /// The projector's `batch_max_wait_ms` (default: the projector's default).
     #[arg(long)]
     pub batch_max_wait_ms: Option<u64>,
+    /// The projector's `fold_threads` (default: the projector's default).
+    #[arg(long)]
+    pub fold_threads: Option<usize>,
     /// Skip the peak-RSS runs (each is a separate process).
     #[arg(long)]
     pub no_rss: bool,
@@ -81,6 +84,7 @@ impl PipelineArgs {
         ProjectorSettings {
             batch_max_records: self.batch_max_records.unwrap_or(defaults.batch_max_records),
             batch_max_wait_ms: self.batch_max_wait_ms.unwrap_or(defaults.batch_max_wait_ms),
+            fold_threads: self.fold_threads.unwrap_or(defaults.fold_threads),
             ..defaults
         }
     }
@@ -132,13 +136,14 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let projector = args.projector_settings();
     println!(
         "pipeline benchmark: {} records per broker (simulator seed {}, {} SKUs), {} partitions, \
-         projector batch_max_records={} batch_max_wait_ms={}",
+         projector batch_max_records={} batch_max_wait_ms={} fold_threads={}",
         args.events,
         args.seed,
         args.skus,
         args.partitions,
         projector.batch_max_records,
-        projector.batch_max_wait_ms
+        projector.batch_max_wait_ms,
+        projector.fold_threads
     );
     crate::print_machine();
 
@@ -701,7 +706,7 @@ fn print_table(all: &[BrokerFigures], projector: &ProjectorSettings) {
         );
     }
     println!(
-        "(rates from partition assignment to the last record; projector batch_max_records={}, batch_max_wait_ms={}; target ratio >= 0.8)",
-        projector.batch_max_records, projector.batch_max_wait_ms
+        "(rates from partition assignment to the last record; projector batch_max_records={}, batch_max_wait_ms={}, fold_threads={}; target ratio >= 0.8)",
+        projector.batch_max_records, projector.batch_max_wait_ms, projector.fold_threads
     );
 }

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use stockline_kafka::{
-    AssignmentChange, Brokers, ConsumeError, KafkaSettings, PartitionConsumer, StartPositions,
-    partition_for_key,
+    AssignmentChange, BorrowedRecord, Brokers, ConsumeError, KafkaSettings, PartitionConsumer,
+    StartPositions, partition_for_key,
 };
-use stockline_store::{Projection, RawRecord, Store, StoreError, WriteBatch};
+use stockline_store::{Projection, RawRecord, Store};
 use tokio::sync::{Notify, watch};
 
 use crate::error::EngineError;
@@ -43,6 +43,11 @@ pub struct ProjectorSettings {
     /// fsync the RocksDB WAL with every batch: survives power loss, not only a
     /// killed process (which the OS page cache already survives). Default: false.
     pub sync_writes: bool,
+    /// Threads that fold and write, each for its share of the partitions
+    /// (partition modulo this count), beside the thread that polls. Partitions
+    /// are independent by construction, so their folds run in parallel; two
+    /// use both cores of a small machine. Default: 2.
+    pub fold_threads: usize,
 }
 
 impl Default for ProjectorSettings {
@@ -52,12 +57,16 @@ impl Default for ProjectorSettings {
             batch_max_records: 5_000,
             batch_max_wait_ms: 2,
             sync_writes: false,
+            fold_threads: 2,
         }
     }
 }
 
 /// Upper bound of `batch_max_records`: a batch is held in memory whole.
 pub const BATCH_MAX_RECORDS_LIMIT: usize = 100_000;
+
+/// Upper bound of `fold_threads`.
+pub const FOLD_THREADS_LIMIT: usize = 8;
 
 /// Starts partitions at the store's positions.
 struct StorePositions {
@@ -187,6 +196,11 @@ pub fn spawn_projector(
             "projector.batch_max_records must be within 1..={BATCH_MAX_RECORDS_LIMIT}"
         )));
     }
+    if settings.fold_threads == 0 || settings.fold_threads > FOLD_THREADS_LIMIT {
+        return Err(EngineError::Operator(format!(
+            "projector.fold_threads must be within 1..={FOLD_THREADS_LIMIT}"
+        )));
+    }
     let topic = kafka.topics.events.clone();
     check_partition_count(&store, &topic, kafka.partitions)?;
     let start = Arc::new(StorePositions {
@@ -199,30 +213,41 @@ pub fn spawn_projector(
     let partitions = kafka.partitions;
     let partition_of: stockline_store::PartitionOf =
         Arc::new(move |key: &[u8]| partition_for_key(key, partitions));
-    let projection = Projection::new(store, topic.clone(), partition_of);
     let stop = Arc::new(AtomicBool::new(false));
     let (status_tx, status_rx) = watch::channel(ProjectorStatus::default());
     let status_tx = Arc::new(status_tx);
     let flushed = Arc::new(Notify::new());
-    let writer = Writer::start(
-        projection.store().clone(),
-        settings.sync_writes,
-        Arc::clone(&status_tx),
-        Arc::clone(&flushed),
-    )?;
-    let worker = Worker {
+    let shared = Arc::new(LaneShared {
+        store: store.clone(),
+        sync_writes: settings.sync_writes,
+        counters_lock: std::sync::Mutex::new(()),
+        status: Arc::clone(&status_tx),
+        flushed: Arc::clone(&flushed),
+    });
+    let lane_count = settings
+        .fold_threads
+        .min(usize::try_from(partitions).unwrap_or(1).max(1));
+    let lanes = (0..lane_count)
+        .map(|index| {
+            let projection =
+                Projection::new(store.clone(), topic.clone(), Arc::clone(&partition_of));
+            Lane::start(index, projection, Arc::clone(&shared))
+        })
+        .collect::<Result<Vec<Lane>, EngineError>>()?;
+    let coordinator = Coordinator {
         consumer,
-        projection,
-        writer,
+        filling: (0..lane_count).map(|_| LaneBatch::default()).collect(),
+        lanes,
         topic,
         settings: settings.clone(),
         stop: Arc::clone(&stop),
         status: status_tx,
         flushed: Arc::clone(&flushed),
+        store_path: store.path().to_path_buf(),
     };
     let thread = std::thread::Builder::new()
         .name("stockline-projector".to_owned())
-        .spawn(move || worker.run())
+        .spawn(move || coordinator.run())
         .map_err(|e| EngineError::Operator(format!("cannot start the projector thread: {e}")))?;
     Ok(ProjectorHandle {
         stop,
@@ -255,139 +280,310 @@ pub fn check_partition_count(
     }
 }
 
-struct Worker {
+/// The thread that polls: it copies each record into the buffer of the fold
+/// thread ("lane") that owns the record's partition, hands every lane its
+/// share once the poll ends, and polls the next batch while the lanes fold and
+/// write. Assignment changes wait until every lane has written what it was
+/// given, then are carried out lane by lane.
+struct Coordinator {
     consumer: PartitionConsumer,
-    projection: Projection,
-    writer: Writer,
+    lanes: Vec<Lane>,
+    /// One buffer per lane, being filled by the poll.
+    filling: Vec<LaneBatch>,
     topic: String,
     settings: ProjectorSettings,
     stop: Arc<AtomicBool>,
     status: Arc<watch::Sender<ProjectorStatus>>,
     flushed: Arc<Notify>,
+    store_path: std::path::PathBuf,
 }
 
-/// A prepared batch on its way to RocksDB, with what to report once it is durable.
-struct WriteJob {
-    batch: WriteBatch,
-    positions: Positions,
-    availability_since: Positions,
-    records: u64,
-    dead_letters: u64,
-    /// When its records were in hand (for the batch latency histogram).
-    polled_at: Instant,
+/// Which lane folds `partition`'s records. Partitions are the unit of
+/// ownership (one writer per SKU), so a partition's records stay in order on
+/// one lane, and lanes never write the same row (every row key but the daily
+/// counters' belongs to one partition).
+fn lane_of(partition: u32, lanes: usize) -> usize {
+    usize::try_from(partition).map_or(0, |p| p % lanes.max(1))
 }
 
-/// The writer thread: writes prepared batches in order and reports each one's
-/// positions once it is durable, while the projector thread polls and folds the
-/// next batch (the fold and RocksDB's write overlap instead of taking turns).
-///
-/// What does not change: a batch is still one atomic `WriteBatch` of rows and
-/// positions; positions are reported only after their batch is written (so
-/// read-your-writes waits see the rows); at most one batch is in flight, and the
-/// next one is prepared only once it is durable (preparing reads rows the previous
-/// batch wrote: previous hold versions, counters).
-struct Writer {
-    jobs: Option<std::sync::mpsc::SyncSender<WriteJob>>,
-    done: std::sync::mpsc::Receiver<Result<Positions, StoreError>>,
-    thread: Option<JoinHandle<()>>,
+/// One poll's records for one lane, copied out of librdkafka into two reused
+/// buffers: once they have grown to a batch, a record costs no allocation.
+#[derive(Debug, Default)]
+struct LaneBatch {
+    records: Vec<LaneRecord>,
+    /// Keys and payloads back to back.
+    bytes: Vec<u8>,
+    /// When the poll handed over its first record (batch latency histogram).
+    polled_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct LaneRecord {
+    partition: u32,
+    offset: u64,
+    timestamp_ms: i64,
+    key: Option<std::ops::Range<usize>>,
+    payload: Option<std::ops::Range<usize>>,
+}
+
+impl LaneBatch {
+    fn push(&mut self, partition: u32, offset: u64, record: &BorrowedRecord<'_>) {
+        self.polled_at.get_or_insert_with(Instant::now);
+        let bytes = &mut self.bytes;
+        let mut copy = |part: Option<&[u8]>| {
+            part.map(|part| {
+                let start = bytes.len();
+                bytes.extend_from_slice(part);
+                start..bytes.len()
+            })
+        };
+        let key = copy(record.key);
+        let payload = copy(record.payload);
+        self.records.push(LaneRecord {
+            partition,
+            offset,
+            timestamp_ms: record.timestamp_ms.unwrap_or(-1),
+            key,
+            payload,
+        });
+    }
+
+    fn raw<'a>(&'a self, record: &LaneRecord) -> RawRecord<'a> {
+        RawRecord {
+            partition: record.partition,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+            key: record.key.clone().and_then(|range| self.bytes.get(range)),
+            payload: record
+                .payload
+                .clone()
+                .and_then(|range| self.bytes.get(range)),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.bytes.clear();
+        self.polled_at = None;
+    }
+}
+
+/// What a lane is asked to do, in order.
+enum LaneJob {
+    /// Fold these records, then write the rows and positions of everything
+    /// applied in one `WriteBatch`.
+    Fold(LaneBatch),
+    /// Take these partitions (restored from the store); answers their positions.
+    Assign(Vec<u32>),
+    /// Give these partitions up (everything given before was written).
+    Revoke(Vec<u32>),
+}
+
+enum LaneDone {
+    /// The batch, emptied, for the next poll to fill.
+    Folded(LaneBatch),
+    Assigned(Positions),
+    Revoked,
+}
+
+/// What the lanes of one projector share.
+struct LaneShared {
+    store: Store,
+    sync_writes: bool,
+    /// The daily counters are rows every lane adds to: a lane reads them, adds
+    /// its deltas and writes its batch under this lock, so no increment is
+    /// lost between two lanes' read and write.
+    counters_lock: std::sync::Mutex<()>,
+    status: Arc<watch::Sender<ProjectorStatus>>,
+    flushed: Arc<Notify>,
+}
+
+/// The coordinator's handle on one fold thread.
+struct Lane {
+    jobs: Option<std::sync::mpsc::SyncSender<LaneJob>>,
+    done: std::sync::mpsc::Receiver<Result<LaneDone, EngineError>>,
+    thread: Option<JoinHandle<Result<(), EngineError>>>,
+    /// Jobs sent and not answered yet (one at most: the coordinator waits for
+    /// the answer before sending the next job).
     in_flight: bool,
-    /// A batch failed to write (or the thread died): nothing may be written
-    /// after it, since a later batch's positions would cover its lost rows.
-    failed: bool,
 }
 
-impl Writer {
+impl Lane {
     fn start(
-        store: Store,
-        sync: bool,
-        status: Arc<watch::Sender<ProjectorStatus>>,
-        flushed: Arc<Notify>,
-    ) -> Result<Writer, EngineError> {
-        let (jobs_tx, jobs_rx) = std::sync::mpsc::sync_channel::<WriteJob>(1);
+        index: usize,
+        projection: Projection,
+        shared: Arc<LaneShared>,
+    ) -> Result<Lane, EngineError> {
+        // One job at a time: the coordinator waits for each answer before it
+        // sends the next, so the queue is bounded at one batch per lane.
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::sync_channel::<LaneJob>(1);
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
-            .name("projector-writer".to_owned())
-            .spawn(move || {
-                while let Ok(job) = jobs_rx.recv() {
-                    let result = store.write(job.batch, sync);
-                    if result.is_ok() {
-                        metrics::histogram!("stockline_projector_batch_seconds")
-                            .record(job.polled_at.elapsed().as_secs_f64());
-                        publish_status(
-                            &status,
-                            &flushed,
-                            job.positions.clone(),
-                            job.availability_since,
-                            job.records,
-                            job.dead_letters,
-                        );
-                    }
-                    if done_tx.send(result.map(|()| job.positions)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| EngineError::Operator(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer {
+            .name(format!("projector-fold{index}"))
+            .spawn(move || run_lane(projection, &jobs_rx, &done_tx, &shared))
+            .map_err(|e| EngineError::Operator(format!("cannot start a fold thread: {e}")))?;
+        Ok(Lane {
             jobs: Some(jobs_tx),
             done: done_rx,
             thread: Some(thread),
             in_flight: false,
-            failed: false,
         })
     }
 
-    fn send(&mut self, job: WriteJob) -> Result<(), EngineError> {
-        debug_assert!(!self.in_flight, "one batch in flight at most");
+    fn send(&mut self, job: LaneJob) -> Result<(), EngineError> {
+        debug_assert!(!self.in_flight, "one job in flight per lane at most");
         if self
             .jobs
             .as_ref()
             .and_then(|jobs| jobs.send(job).ok())
             .is_none()
         {
-            // The batch is lost with the thread.
-            self.failed = true;
-            return Err(EngineError::Panicked("projector writer"));
+            return Err(EngineError::Panicked("projector fold"));
         }
         self.in_flight = true;
         Ok(())
     }
 
-    /// Waits for the batch in flight, if any; its positions once durable.
-    fn wait(&mut self) -> Result<Option<Positions>, EngineError> {
+    /// The answer to the job in flight, if any.
+    fn wait(&mut self) -> Result<Option<LaneDone>, EngineError> {
         if !self.in_flight {
             return Ok(None);
         }
         self.in_flight = false;
         match self.done.recv() {
-            Ok(Ok(positions)) => Ok(Some(positions)),
-            Ok(Err(error)) => {
-                self.failed = true;
-                Err(error.into())
-            }
-            Err(_) => {
-                self.failed = true;
-                Err(EngineError::Panicked("projector writer"))
-            }
+            Ok(answer) => answer.map(Some),
+            Err(_) => Err(EngineError::Panicked("projector fold")),
         }
     }
-}
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // Closing the job channel ends the thread's loop.
+    /// Closes the job queue and waits for the thread, which first writes what
+    /// it applied (unless a write failed).
+    fn finish(&mut self) -> Result<(), EngineError> {
         drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or(Err(EngineError::Panicked("projector fold"))),
+            None => Ok(()),
         }
     }
 }
 
-/// Reports durable positions: status (read-your-writes waits on it), metrics, and
-/// the outbox publisher's wake-up.
+impl Drop for Lane {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// A fold thread: folds the batches it is given into its projection (its
+/// share of the partitions) and writes each one, rows and positions in one
+/// `WriteBatch`, before it answers. When its queue closes it writes what it
+/// applied since (records of a batch whose fold failed half way), unless a
+/// write failed: what was applied after a lost write must not be written, its
+/// positions would skip the lost rows (the next start resumes from the last
+/// durable positions).
+fn run_lane(
+    mut projection: Projection,
+    jobs: &std::sync::mpsc::Receiver<LaneJob>,
+    done: &std::sync::mpsc::SyncSender<Result<LaneDone, EngineError>>,
+    shared: &LaneShared,
+) -> Result<(), EngineError> {
+    let mut write_failed = false;
+    while let Ok(job) = jobs.recv() {
+        let answer = match job {
+            LaneJob::Fold(mut batch) => {
+                let folded = fold_batch(&mut projection, &batch, shared, &mut write_failed);
+                batch.clear();
+                folded.map(|()| LaneDone::Folded(batch))
+            }
+            LaneJob::Assign(partitions) => projection
+                .assign(&partitions)
+                .map(LaneDone::Assigned)
+                .map_err(EngineError::from),
+            LaneJob::Revoke(partitions) => {
+                projection.revoke(&partitions);
+                Ok(LaneDone::Revoked)
+            }
+        };
+        let failed = answer.is_err();
+        if done.send(answer).is_err() || failed {
+            break;
+        }
+    }
+    if write_failed {
+        return Ok(());
+    }
+    write_applied(&mut projection, shared, None).map(|_| ())
+}
+
+/// Folds one batch and writes it.
+fn fold_batch(
+    projection: &mut Projection,
+    batch: &LaneBatch,
+    shared: &LaneShared,
+    write_failed: &mut bool,
+) -> Result<(), EngineError> {
+    let mut dead_letters = 0u64;
+    for record in &batch.records {
+        if let stockline_store::Applied::DeadLettered(code) =
+            projection.apply(&batch.raw(record))?
+        {
+            dead_letters += 1;
+            metrics::counter!("stockline_dead_letters_total", "reason" => code).increment(1);
+        }
+    }
+    let written = write_applied(projection, shared, batch.polled_at);
+    if written.is_err() {
+        *write_failed = true;
+    }
+    let records = batch.records.len() as u64;
+    if let Some(positions) = written? {
+        publish_status(
+            shared,
+            positions,
+            projection.availability_since(),
+            records,
+            dead_letters,
+        );
+    }
+    Ok(())
+}
+
+/// Writes what `projection` applied since its last write, with the daily
+/// counters' new totals, in one `WriteBatch`; its positions once durable
+/// (`None` when nothing was applied).
+fn write_applied(
+    projection: &mut Projection,
+    shared: &LaneShared,
+    polled_at: Option<Instant>,
+) -> Result<Option<Positions>, EngineError> {
+    let Some(mut batch) = projection.prepare_rows()? else {
+        return Ok(None);
+    };
+    {
+        let _counters = shared
+            .counters_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        projection.add_counters(&mut batch)?;
+        shared.store.write(batch, shared.sync_writes)?;
+    }
+    if let Some(polled_at) = polled_at {
+        metrics::histogram!("stockline_projector_batch_seconds")
+            .record(polled_at.elapsed().as_secs_f64());
+    }
+    Ok(Some(
+        projection
+            .partitions()
+            .filter_map(|p| projection.next_offset(p).map(|next| (p, next)))
+            .collect(),
+    ))
+}
+
+/// Reports a lane's durable positions: status (read-your-writes waits on it),
+/// metrics, and the outbox publisher's wake-up.
 fn publish_status(
-    status: &watch::Sender<ProjectorStatus>,
-    flushed: &Notify,
+    shared: &LaneShared,
     positions: Positions,
     availability_since: Positions,
     records: u64,
@@ -397,67 +593,50 @@ fn publish_status(
         metrics::gauge!("stockline_projector_position", "partition" => p.to_string())
             .set(*next as f64);
     }
-    status.send_modify(|s| {
-        s.positions = positions;
-        s.availability_since = availability_since;
+    shared.status.send_modify(|s| {
+        s.positions.extend(positions);
+        s.availability_since.extend(availability_since);
         s.records += records;
         s.dead_letters += dead_letters;
         s.batches += 1;
     });
-    flushed.notify_one();
+    shared.flushed.notify_one();
 }
 
-impl Worker {
+impl Coordinator {
     fn run(mut self) -> Result<(), EngineError> {
         let result = self.run_loop();
-        // Whatever ended the loop, keep what was applied: the batch in flight,
-        // then anything applied since, unless a write failed (what was applied
-        // after it must not be written: its positions would skip the lost rows;
-        // the next start resumes from the last durable positions).
-        let in_flight = self.writer.wait().map(|_| ());
-        let flushed = if self.writer.failed {
-            Ok(false)
-        } else {
-            self.projection.flush(self.settings.sync_writes)
-        };
         if let Err(error) = &result {
             tracing::error!(%error, "projector stopped");
         }
-        result
-            .and(in_flight)
-            .and(flushed.map(|_| ()).map_err(EngineError::from))
+        // Whatever ended the loop, the lanes finish the batch in hand and
+        // write what they applied (see `run_lane`).
+        let mut finished = Ok(());
+        for lane in &mut self.lanes {
+            let answered = lane.wait().map(|_| ());
+            let ended = lane.finish();
+            finished = finished.and(answered).and(ended);
+        }
+        result.and(finished)
     }
 
     fn run_loop(&mut self) -> Result<(), EngineError> {
         let mut consecutive_errors = 0u32;
+        let lanes = self.lanes.len();
         while !self.stop.load(Ordering::SeqCst) {
-            // Records are folded as they are polled, where librdkafka holds
-            // them (nothing is copied but what the projection keeps).
-            let mut dead_letters = 0u64;
-            let mut first_record_at = None;
-            let projection = &mut self.projection;
+            let filling = &mut self.filling;
             let polled = self.consumer.poll_each(
                 self.settings.batch_max_records,
                 self.settings.batch_max_wait_ms.max(1),
                 |record| -> Result<(), EngineError> {
-                    first_record_at.get_or_insert_with(Instant::now);
                     let (Ok(partition), Ok(offset)) = (
                         u32::try_from(record.partition),
                         u64::try_from(record.offset),
                     ) else {
                         return Ok(());
                     };
-                    let raw = RawRecord {
-                        partition,
-                        offset,
-                        timestamp_ms: record.timestamp_ms.unwrap_or(-1),
-                        key: record.key,
-                        payload: record.payload,
-                    };
-                    if let stockline_store::Applied::DeadLettered(code) = projection.apply(&raw)? {
-                        dead_letters += 1;
-                        metrics::counter!("stockline_dead_letters_total", "reason" => code)
-                            .increment(1);
+                    if let Some(batch) = filling.get_mut(lane_of(partition, lanes)) {
+                        batch.push(partition, offset, record);
                     }
                     Ok(())
                 },
@@ -475,7 +654,7 @@ impl Worker {
                          archive, or another cluster). Rebuild it from what the log holds with \
                          `stockline rebuild --to NEW_DIR`, or point it at the original cluster.",
                         details.join("; "),
-                        self.projection.store().path().display()
+                        self.store_path.display()
                     )));
                 }
                 // A consume error ends a poll with no record visited (one met
@@ -489,60 +668,51 @@ impl Worker {
                 }
                 Err(error) => return Err(error),
             };
-            let polled_at = first_record_at.unwrap_or_else(Instant::now);
             if batch.records > 0 {
                 metrics::counter!("stockline_projector_records_total")
                     .increment(batch.records as u64);
             }
-            // The previous batch is durable before this one is prepared (preparing
-            // reads rows it wrote); it was written while this one was polled and
-            // folded.
-            if let Some(positions) = self.writer.wait()? {
-                self.store_group_positions(&positions);
-            }
-            if let Some(write_batch) = self.projection.prepare_flush()? {
-                let positions = self.positions();
-                self.writer.send(WriteJob {
-                    batch: write_batch,
-                    positions,
-                    availability_since: self.projection.availability_since(),
-                    records: batch.records as u64,
-                    dead_letters,
-                    polled_at,
-                })?;
+            // Each lane with records gets them once it has written its previous
+            // batch (folded while this one was polled); its emptied buffer is
+            // the one the next poll fills.
+            for index in 0..lanes {
+                if self.filling[index].records.is_empty() {
+                    continue;
+                }
+                let recycled = self.wait_lane(index)?;
+                let full =
+                    std::mem::replace(&mut self.filling[index], recycled.unwrap_or_default());
+                self.lanes[index].send(LaneJob::Fold(full))?;
             }
             if !batch.changes.is_empty() {
-                // The batch in hand is written before any assignment change is
-                // acted on, so a revoked partition's work is kept ("finish and
-                // write the batch").
-                if let Some(positions) = self.writer.wait()? {
-                    self.store_group_positions(&positions);
+                // Every batch handed out is written before any assignment
+                // change is acted on, so a revoked partition's work is kept
+                // ("finish and write the batch").
+                for index in 0..lanes {
+                    if let Some(recycled) = self.wait_lane(index)? {
+                        self.filling[index] = recycled;
+                    }
                 }
                 self.handle_changes(&batch.changes)?;
-                let positions = self.positions();
-                publish_status(
-                    &self.status,
-                    &self.flushed,
-                    positions,
-                    self.projection.availability_since(),
-                    0,
-                    0,
-                );
             }
         }
         Ok(())
     }
 
-    /// The next offsets of the owned partitions, as applied in memory.
-    fn positions(&self) -> Positions {
-        self.projection
-            .partitions()
-            .filter_map(|p| self.projection.next_offset(p).map(|next| (p, next)))
-            .collect()
+    /// Waits for lane `index`'s job in flight; the emptied buffer of a fold.
+    fn wait_lane(&mut self, index: usize) -> Result<Option<LaneBatch>, EngineError> {
+        match self.lanes[index].wait()? {
+            Some(LaneDone::Folded(batch)) => {
+                self.store_group_positions();
+                Ok(Some(batch))
+            }
+            Some(LaneDone::Assigned(_) | LaneDone::Revoked) | None => Ok(None),
+        }
     }
 
     /// Durable positions to the consumer group (lag monitoring only).
-    fn store_group_positions(&self, positions: &Positions) {
+    fn store_group_positions(&self) {
+        let positions = self.status.borrow().positions.clone();
         let stored: Vec<(&str, i32, i64)> = positions
             .iter()
             .filter_map(|(p, next)| {
@@ -557,6 +727,32 @@ impl Worker {
             // Only lag monitoring depends on it; expected right after a revoke.
             tracing::debug!(%error, "cannot store group offsets");
         }
+    }
+
+    /// Sends each lane its share of `partitions` as `job` and waits for all.
+    fn each_lane(
+        &mut self,
+        partitions: &[u32],
+        job: impl Fn(Vec<u32>) -> LaneJob,
+    ) -> Result<Positions, EngineError> {
+        let lanes = self.lanes.len();
+        for (index, lane) in self.lanes.iter_mut().enumerate() {
+            let share: Vec<u32> = partitions
+                .iter()
+                .copied()
+                .filter(|p| lane_of(*p, lanes) == index)
+                .collect();
+            if !share.is_empty() {
+                lane.send(job(share))?;
+            }
+        }
+        let mut positions = Positions::new();
+        for lane in &mut self.lanes {
+            if let Some(LaneDone::Assigned(assigned)) = lane.wait()? {
+                positions.extend(assigned);
+            }
+        }
+        Ok(positions)
     }
 
     fn handle_changes(&mut self, changes: &[AssignmentChange]) -> Result<(), EngineError> {
@@ -574,10 +770,15 @@ impl Worker {
                             high.insert(partition, u64::try_from(high_watermark).unwrap_or(0));
                         }
                     }
-                    let positions = self.projection.assign(&partitions)?;
+                    let positions = self.each_lane(&partitions, LaneJob::Assign)?;
                     tracing::info!(?positions, "partitions assigned");
-                    self.status
-                        .send_modify(|s| s.assignment_high_watermarks.extend(high));
+                    // A partition taken over answers from its rows as of now:
+                    // rows written before are current from its position on.
+                    self.status.send_modify(|s| {
+                        s.availability_since.extend(positions.clone());
+                        s.positions.extend(positions);
+                        s.assignment_high_watermarks.extend(high);
+                    });
                 }
                 AssignmentChange::Revoked { partitions, lost } => {
                     let revoked: Vec<u32> = partitions
@@ -586,10 +787,11 @@ impl Worker {
                         .filter_map(|(_, p)| u32::try_from(*p).ok())
                         .collect();
                     tracing::info!(?revoked, lost, "partitions revoked");
-                    self.projection.revoke(&revoked);
+                    self.each_lane(&revoked, LaneJob::Revoke)?;
                     self.status.send_modify(|s| {
                         for p in &revoked {
                             s.positions.remove(p);
+                            s.availability_since.remove(p);
                             s.assignment_high_watermarks.remove(p);
                         }
                     });
@@ -599,6 +801,7 @@ impl Worker {
                 }
             }
         }
+        self.flushed.notify_one();
         Ok(())
     }
 }
