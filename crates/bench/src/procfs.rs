@@ -59,10 +59,14 @@ pub fn thread_cpu() -> std::collections::BTreeMap<String, f64> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let name: String = stat[open + 1..close]
-            .chars()
-            .filter(|c| !c.is_ascii_digit())
-            .collect();
+        let raw_name = &stat[open + 1..close];
+        // Numbered threads of one kind are summed (RocksDB's, librdkafka's
+        // brokers), except the projector's lanes: their balance is a figure.
+        let name: String = if raw_name.starts_with("projector-fold") {
+            raw_name.to_owned()
+        } else {
+            raw_name.chars().filter(|c| !c.is_ascii_digit()).collect()
+        };
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
         let ticks = |i: usize| {
             fields

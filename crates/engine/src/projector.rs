@@ -361,6 +361,11 @@ impl LaneBatch {
         }
     }
 
+    /// What the batch holds in memory, as the lanes' queue bound counts it.
+    fn queued_bytes(&self) -> usize {
+        self.bytes.len() + self.records.len() * std::mem::size_of::<LaneRecord>()
+    }
+
     fn clear(&mut self) {
         self.records.clear();
         self.bytes.clear();
@@ -398,14 +403,36 @@ struct LaneShared {
     flushed: Arc<Notify>,
 }
 
+/// Bytes of records handed to one lane and not written yet, at most (keys,
+/// payloads and their offsets; the batch being filled comes on top). The
+/// coordinator polls on while lanes fold and write, but a broker may serve a
+/// backlog one partition at a time: tansu 0.6.0 sends every record of one
+/// partition before the next (a 1M-record backlog of 8 partitions came as
+/// runs of 125,000 records), so only the lane of that partition has work
+/// unless it can queue a long run. Room for 4 batches of 5,000 records gave
+/// 230-238K events/s, for 32 batches 248-273K, one lane 194-223K (docs/
+/// benchmarks.md, Pipeline 2026-12-07 morning); 24 MiB holds about 34 such
+/// batches (~140 bytes a record here).
+const LANE_QUEUED_BYTES_MAX: usize = 24 << 20;
+/// Jobs handed to one lane and not answered yet, at most (the queues'
+/// capacity; many small batches at low load stay far below the byte bound).
+const LANE_JOBS_MAX: usize = 64;
+
 /// The coordinator's handle on one fold thread.
 struct Lane {
     jobs: Option<std::sync::mpsc::SyncSender<LaneJob>>,
     done: std::sync::mpsc::Receiver<Result<LaneDone, EngineError>>,
     thread: Option<JoinHandle<Result<(), EngineError>>>,
-    /// Jobs sent and not answered yet (one at most: the coordinator waits for
-    /// the answer before sending the next job).
-    in_flight: bool,
+    /// Jobs sent and not answered yet (at most [`LANE_JOBS_MAX`]).
+    outstanding: usize,
+    /// The bytes of each fold job not answered yet, oldest first (a lane
+    /// answers in order).
+    outstanding_bytes: std::collections::VecDeque<usize>,
+    /// Emptied batches returned by the lane, for the next polls to fill.
+    spare: Vec<LaneBatch>,
+    /// A batch was written since the coordinator last stored the group's
+    /// positions.
+    written_since_stored: bool,
 }
 
 impl Lane {
@@ -414,10 +441,10 @@ impl Lane {
         projection: Projection,
         shared: Arc<LaneShared>,
     ) -> Result<Lane, EngineError> {
-        // One job at a time: the coordinator waits for each answer before it
-        // sends the next, so the queue is bounded at one batch per lane.
-        let (jobs_tx, jobs_rx) = std::sync::mpsc::sync_channel::<LaneJob>(1);
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+        // Both queues hold LANE_JOBS_MAX: the coordinator never has more jobs
+        // outstanding, so neither side blocks on a full queue but by design.
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::sync_channel::<LaneJob>(LANE_JOBS_MAX);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(LANE_JOBS_MAX);
         let thread = std::thread::Builder::new()
             .name(format!("projector-fold{index}"))
             .spawn(move || run_lane(projection, &jobs_rx, &done_tx, &shared))
@@ -426,12 +453,28 @@ impl Lane {
             jobs: Some(jobs_tx),
             done: done_rx,
             thread: Some(thread),
-            in_flight: false,
+            outstanding: 0,
+            outstanding_bytes: std::collections::VecDeque::new(),
+            spare: Vec::new(),
+            written_since_stored: false,
         })
     }
 
-    fn send(&mut self, job: LaneJob) -> Result<(), EngineError> {
-        debug_assert!(!self.in_flight, "one job in flight per lane at most");
+    /// Hands `job` over, first waiting for answers while [`LANE_JOBS_MAX`]
+    /// jobs or [`LANE_QUEUED_BYTES_MAX`] bytes of records are outstanding;
+    /// the positions of assignments answered meanwhile.
+    fn send(&mut self, job: LaneJob) -> Result<Positions, EngineError> {
+        let bytes = match &job {
+            LaneJob::Fold(batch) => batch.queued_bytes(),
+            LaneJob::Assign(_) | LaneJob::Revoke(_) => 0,
+        };
+        let mut assigned = Positions::new();
+        while self.outstanding >= LANE_JOBS_MAX
+            || (self.outstanding > 0
+                && self.outstanding_bytes.iter().sum::<usize>() + bytes > LANE_QUEUED_BYTES_MAX)
+        {
+            assigned.extend(self.receive(true)?.unwrap_or_default());
+        }
         if self
             .jobs
             .as_ref()
@@ -440,20 +483,63 @@ impl Lane {
         {
             return Err(EngineError::Panicked("projector fold"));
         }
-        self.in_flight = true;
+        self.outstanding += 1;
+        self.outstanding_bytes.push_back(bytes);
+        Ok(assigned)
+    }
+
+    /// Takes one answer (waiting for it if `block`); `None` if there was none
+    /// to take. Emptied batches go to the spares; an assignment's answer
+    /// returns its positions.
+    fn receive(&mut self, block: bool) -> Result<Option<Positions>, EngineError> {
+        if self.outstanding == 0 {
+            return Ok(None);
+        }
+        let answer = if block {
+            self.done
+                .recv()
+                .map_err(|_| EngineError::Panicked("projector fold"))?
+        } else {
+            match self.done.try_recv() {
+                Ok(answer) => answer,
+                Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(None),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err(EngineError::Panicked("projector fold"));
+                }
+            }
+        };
+        self.outstanding -= 1;
+        self.outstanding_bytes.pop_front();
+        match answer? {
+            LaneDone::Folded(batch) => {
+                self.spare.push(batch);
+                self.written_since_stored = true;
+                Ok(Some(Positions::new()))
+            }
+            LaneDone::Assigned(positions) => Ok(Some(positions)),
+            LaneDone::Revoked => Ok(Some(Positions::new())),
+        }
+    }
+
+    /// Takes the answers already there without waiting.
+    fn receive_ready(&mut self) -> Result<(), EngineError> {
+        while self.receive(false)?.is_some() {}
         Ok(())
     }
 
-    /// The answer to the job in flight, if any.
-    fn wait(&mut self) -> Result<Option<LaneDone>, EngineError> {
-        if !self.in_flight {
-            return Ok(None);
+    /// Waits until every job handed over is answered; the positions of the
+    /// assignments among them.
+    fn wait_all(&mut self) -> Result<Positions, EngineError> {
+        let mut assigned = Positions::new();
+        while let Some(positions) = self.receive(true)? {
+            assigned.extend(positions);
         }
-        self.in_flight = false;
-        match self.done.recv() {
-            Ok(answer) => answer.map(Some),
-            Err(_) => Err(EngineError::Panicked("projector fold")),
-        }
+        Ok(assigned)
+    }
+
+    /// An empty batch to fill: a spare one if the lane returned any.
+    fn take_spare(&mut self) -> LaneBatch {
+        self.spare.pop().unwrap_or_default()
     }
 
     /// Closes the job queue and waits for the thread, which first writes what
@@ -613,7 +699,7 @@ impl Coordinator {
         // write what they applied (see `run_lane`).
         let mut finished = Ok(());
         for lane in &mut self.lanes {
-            let answered = lane.wait().map(|_| ());
+            let answered = lane.wait_all().map(|_| ());
             let ended = lane.finish();
             finished = finished.and(answered).and(ended);
         }
@@ -672,42 +758,35 @@ impl Coordinator {
                 metrics::counter!("stockline_projector_records_total")
                     .increment(batch.records as u64);
             }
-            // Each lane with records gets them once it has written its previous
-            // batch (folded while this one was polled); its emptied buffer is
-            // the one the next poll fills.
+            // Each lane with records gets them (waiting only while its queue
+            // is full, see LANE_QUEUED_BYTES_MAX); the buffer the next poll
+            // fills is one the lane emptied.
             for index in 0..lanes {
+                let lane = &mut self.lanes[index];
+                lane.receive_ready()?;
                 if self.filling[index].records.is_empty() {
                     continue;
                 }
-                let recycled = self.wait_lane(index)?;
-                let full =
-                    std::mem::replace(&mut self.filling[index], recycled.unwrap_or_default());
-                self.lanes[index].send(LaneJob::Fold(full))?;
+                let full = std::mem::replace(&mut self.filling[index], lane.take_spare());
+                lane.send(LaneJob::Fold(full))?;
+            }
+            if self.lanes.iter().any(|lane| lane.written_since_stored) {
+                self.store_group_positions();
+                for lane in &mut self.lanes {
+                    lane.written_since_stored = false;
+                }
             }
             if !batch.changes.is_empty() {
                 // Every batch handed out is written before any assignment
                 // change is acted on, so a revoked partition's work is kept
                 // ("finish and write the batch").
-                for index in 0..lanes {
-                    if let Some(recycled) = self.wait_lane(index)? {
-                        self.filling[index] = recycled;
-                    }
+                for lane in &mut self.lanes {
+                    lane.wait_all()?;
                 }
                 self.handle_changes(&batch.changes)?;
             }
         }
         Ok(())
-    }
-
-    /// Waits for lane `index`'s job in flight; the emptied buffer of a fold.
-    fn wait_lane(&mut self, index: usize) -> Result<Option<LaneBatch>, EngineError> {
-        match self.lanes[index].wait()? {
-            Some(LaneDone::Folded(batch)) => {
-                self.store_group_positions();
-                Ok(Some(batch))
-            }
-            Some(LaneDone::Assigned(_) | LaneDone::Revoked) | None => Ok(None),
-        }
     }
 
     /// Durable positions to the consumer group (lag monitoring only).
@@ -736,6 +815,7 @@ impl Coordinator {
         job: impl Fn(Vec<u32>) -> LaneJob,
     ) -> Result<Positions, EngineError> {
         let lanes = self.lanes.len();
+        let mut positions = Positions::new();
         for (index, lane) in self.lanes.iter_mut().enumerate() {
             let share: Vec<u32> = partitions
                 .iter()
@@ -743,14 +823,11 @@ impl Coordinator {
                 .filter(|p| lane_of(*p, lanes) == index)
                 .collect();
             if !share.is_empty() {
-                lane.send(job(share))?;
+                positions.extend(lane.send(job(share))?);
             }
         }
-        let mut positions = Positions::new();
         for lane in &mut self.lanes {
-            if let Some(LaneDone::Assigned(assigned)) = lane.wait()? {
-                positions.extend(assigned);
-            }
+            positions.extend(lane.wait_all()?);
         }
         Ok(positions)
     }
