@@ -251,7 +251,13 @@ fn received(id: u128, quantity: i64, location: &str) -> Event {
     )
 }
 
-fn bad_records_are_dead_lettered(kind: BrokerKind) {
+/// `fold_threads`: the projector's lanes (one, as well as the default two, is
+/// a configuration operators may choose).
+fn bad_records_are_dead_lettered(kind: BrokerKind, fold_threads: usize) {
+    let settings = ProjectorSettings {
+        fold_threads,
+        ..projector_settings()
+    };
     let Stack {
         broker,
         rt,
@@ -260,7 +266,7 @@ fn bad_records_are_dead_lettered(kind: BrokerKind) {
         projector,
         producer,
         publisher,
-    } = Stack::start(kind, 2);
+    } = Stack::start_with(kind, 2, &settings);
     let topic = broker.settings.topics.events.clone();
     let mut store_one = event(
         1,
@@ -407,12 +413,12 @@ fn bad_records_are_dead_lettered(kind: BrokerKind) {
 
 #[test]
 fn bad_records_are_dead_lettered_on_the_embedded_broker() {
-    bad_records_are_dead_lettered(BrokerKind::Embedded);
+    bad_records_are_dead_lettered(BrokerKind::Embedded, 1);
 }
 
 #[test]
 fn bad_records_are_dead_lettered_on_tansu() {
-    bad_records_are_dead_lettered(BrokerKind::Tansu);
+    bad_records_are_dead_lettered(BrokerKind::Tansu, ProjectorSettings::default().fold_threads);
 }
 
 /// The embedded broker forgets everything when its process stops. Started on an

@@ -268,12 +268,15 @@ macro_rules! id_type {
                 &self.0
             }
 
+            /// Ids of this type each thread remembers having decoded (see
+            /// [`RecentIds`]); 0: none, every decoded id is checked.
+            const RECENT_IDS: usize = $recent_ids;
+
             /// [`Self::new`] for a decoded string (serde's and the wire crate's
             /// event decoders): through this thread's [`RecentIds`] where the
             /// type has one.
             pub fn decoded(value: &str) -> Result<Self, IdError> {
-                const RECENT_IDS: usize = $recent_ids;
-                if RECENT_IDS == 0 {
+                if Self::RECENT_IDS == 0 {
                     return Self::new(value);
                 }
                 Self::with_recent_ids(|recent| recent.get_or_check($kind, value)).map(Self)
@@ -282,10 +285,9 @@ macro_rules! id_type {
             /// Lends this thread's [`RecentIds`] of this type (of the types that
             /// have one: never called for the others).
             fn with_recent_ids<R>(lend: impl FnOnce(&mut RecentIds) -> R) -> R {
-                const RECENT_IDS: usize = $recent_ids;
                 thread_local! {
                     static RECENT: std::cell::RefCell<RecentIds> =
-                        std::cell::RefCell::new(RecentIds::new(RECENT_IDS.max(1)));
+                        std::cell::RefCell::new(RecentIds::new($name::RECENT_IDS.max(1)));
                 }
                 RECENT.with(|recent| lend(&mut recent.borrow_mut()))
             }
@@ -297,8 +299,7 @@ macro_rules! id_type {
             /// cache: decode the text, then [`Self::decoded`].
             #[inline]
             pub fn recent(bytes: &[u8]) -> Option<Self> {
-                const RECENT_IDS: usize = $recent_ids;
-                if RECENT_IDS == 0 {
+                if Self::RECENT_IDS == 0 {
                     return None;
                 }
                 Self::with_recent_ids(|recent| recent.get(bytes)).map(Self)

@@ -152,19 +152,30 @@ fn decode<T: DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
     let body = check_header(magic, version, what, bytes)?;
+    decode_body(what, body)
+}
+
+/// Decodes a body (the bytes after the header) through serde, all of it.
+fn decode_body<T: DeserializeOwned>(what: &'static str, body: &[u8]) -> Result<T, DecodeError> {
     let (value, read) = bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|e| {
         DecodeError::Malformed {
             what,
             message: e.to_string(),
         }
     })?;
+    whole_body(what, body, read)?;
+    Ok(value)
+}
+
+/// A value must end where its body ends: `read` bytes of `body` were decoded.
+fn whole_body(what: &'static str, body: &[u8], read: usize) -> Result<(), DecodeError> {
     if read != body.len() {
         return Err(DecodeError::TrailingBytes {
             what,
             trailing_bytes: body.len() - read,
         });
     }
-    Ok(value)
+    Ok(())
 }
 
 /// The bytes of an event record on Kafka.
@@ -181,7 +192,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
     // decoder written for events gives the same results there (see
     // `event_decoder`). Longer ones, which the limit may refuse, go through serde.
     if body.len() > DECODE_LIMIT_BYTES / 8 {
-        return decode(EVENT_MAGIC, EVENT_FORMAT_VERSION, "event", bytes);
+        return decode_body("event", body);
     }
     let (event, read) = crate::event_decoder::decode_event_body(body).map_err(|message| {
         DecodeError::Malformed {
@@ -189,12 +200,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
             message,
         }
     })?;
-    if read != body.len() {
-        return Err(DecodeError::TrailingBytes {
-            what: "event",
-            trailing_bytes: body.len() - read,
-        });
-    }
+    whole_body("event", body, read)?;
     Ok(event)
 }
 
