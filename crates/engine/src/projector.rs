@@ -1,8 +1,10 @@
 //! The projector: a consumer-group member that folds its partitions into the store.
 //!
-//! One dedicated thread runs the loop: poll a batch (bounded by count and time),
-//! fold every record, write rows and positions in one `WriteBatch`, then report the
-//! new positions (read-your-writes waits on them) and wake the outbox publisher.
+//! One thread polls a batch (bounded by count and time) and hands each record
+//! to the fold thread ("lane") that owns its partition; each lane folds what it
+//! is given, writes its partitions' rows and positions in one `WriteBatch`, then
+//! reports the new positions (read-your-writes waits on them) and wakes the
+//! outbox publisher.
 //! Where to resume is the store's business: on assignment the consumer starts each
 //! partition at the store's position, never at the group's committed offset (which
 //! is only stored afterwards, for lag monitoring).

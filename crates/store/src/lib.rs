@@ -25,6 +25,6 @@ pub use projection::{
     SEEN_CHUNK_OFFSETS, VerdictKind,
 };
 pub use queries::{CounterRow, Page, describe_value};
-/// The batch type of [`Projection::prepare_flush`] (written with [`Store::write`]).
+/// The batch type of [`Projection::prepare_rows`] (written with [`Store::write`]).
 pub use rocksdb::WriteBatch;
 pub use store::{ARCHIVE_FORMAT_OLDEST, OpenMode, STORE_FORMAT, Store, StoreContents, cf};

@@ -586,34 +586,24 @@ impl Projection {
     /// Writes everything applied since the last flush, with the positions, in one
     /// atomic batch. Returns whether anything was written.
     pub fn flush(&mut self, sync: bool) -> Result<bool, StoreError> {
-        match self.prepare_flush()? {
-            Some(batch) => {
-                self.store.write(batch, sync)?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let Some(mut batch) = self.prepare_rows()? else {
+            return Ok(false);
+        };
+        self.add_counters(&mut batch)?;
+        self.store.write(batch, sync)?;
+        Ok(true)
     }
 
     /// The batch [`Projection::flush`] would write (rows, archive, positions of
-    /// everything applied since the last one), without writing it; `None` when
-    /// nothing was applied. The caller writes it with [`Store::write`], and must
-    /// have written it before the next `prepare_flush` or `flush`: they read
-    /// rows it changes (previous hold versions, counters). Lets a projector write
-    /// one batch on another thread while it folds the next.
-    pub fn prepare_flush(&mut self) -> Result<Option<WriteBatch>, StoreError> {
-        let Some(mut batch) = self.prepare_rows()? else {
-            return Ok(None);
-        };
-        self.add_counters(&mut batch)?;
-        Ok(Some(batch))
-    }
-
-    /// [`Projection::prepare_flush`] without the daily counters, which stay
-    /// pending until [`Projection::add_counters`]. For writers of one store that
-    /// fold disjoint partitions on several threads (a rebuild): every other row
-    /// belongs to one partition, so their row batches need no coordination, and
-    /// only the read-modify-write of the shared counters does.
+    /// everything applied since the last one) without the daily counters, which
+    /// stay pending until [`Projection::add_counters`]; `None` when nothing was
+    /// applied. The caller writes it with [`Store::write`], and must have
+    /// written it before the next `prepare_rows` or `flush`: they read rows it
+    /// changes (previous hold versions). For writers of one store that fold
+    /// disjoint partitions on several threads (a rebuild, the projector's
+    /// lanes): every other row belongs to one partition, so their row batches
+    /// need no coordination, and only the read-modify-write of the shared
+    /// counters does.
     pub fn prepare_rows(&mut self) -> Result<Option<WriteBatch>, StoreError> {
         // Sized like the last batch: growing a batch of tens of MiB by doubling
         // copied it about twice and faulted in fresh pages each time.
