@@ -27,8 +27,8 @@ use stockline_wire::codec::decode_event;
 use crate::error::StoreError;
 use crate::keys::{Key, log_time_key, status_code};
 use crate::rows::{
-    ArchiveChunk, ArchivedRecord, DeadLetter, HistoryEntry, Notification, OutboxEntry,
-    PartitionState, SeenChunk, VerdictRow,
+    ArchiveChunkBuilder, DeadLetter, HistoryEntry, Notification, OutboxEntry, PartitionState,
+    SeenChunk, VerdictRow,
 };
 use crate::store::{RowEncoder, Store, StoreContents, cf, position_key};
 
@@ -103,7 +103,7 @@ struct Pending {
     dead_letters: Vec<(Vec<u8>, DeadLetter)>,
     outbox: Vec<(Vec<u8>, OutboxEntry)>,
     /// Closed chunks to write (start offset, chunk).
-    archive_closed: Vec<(u64, ArchiveChunk)>,
+    archive_closed: Vec<(u64, ArchiveChunkBuilder)>,
     seen_closed: Vec<(u64, SeenChunk)>,
     /// The keys the fold changed since the last flush, drained from the ledger at
     /// the flush and after records that forgot holds (see
@@ -229,7 +229,7 @@ impl PendingHistory {
 struct PartitionProjection {
     ledger: Ledger,
     next_offset: u64,
-    archive: (u64, ArchiveChunk),
+    archive: (u64, ArchiveChunkBuilder),
     seen: (u64, SeenChunk),
     /// Written dedupe chunks (start, newest log time), oldest first, excluding the
     /// open one: deleted once entirely older than the dedupe window.
@@ -264,6 +264,8 @@ pub struct Projection {
     batch_bytes_last: usize,
     /// Encodes every row value of a batch (see [`RowEncoder`]).
     row_encoder: RowEncoder,
+    /// An archive chunk's row value, reused from chunk to chunk.
+    archive_row: Vec<u8>,
     /// Whether the rows only a projector continuing the store reads are written
     /// (the archive, the dedupe record, the holds the fold tracks): not in a
     /// replay's read-models store ([`StoreContents::ReadModels`]).
@@ -304,6 +306,7 @@ impl Projection {
             stats: ProjectionStats::default(),
             batch_bytes_last: 0,
             row_encoder: RowEncoder::default(),
+            archive_row: Vec::new(),
         }
     }
 
@@ -406,7 +409,10 @@ impl Projection {
             PartitionProjection {
                 ledger: state.ledger,
                 next_offset: state.next_offset,
-                archive: state.archive,
+                archive: (
+                    state.archive.0,
+                    ArchiveChunkBuilder::from_chunk(&state.archive.1),
+                ),
                 seen: state.seen,
                 seen_written: state.seen_written,
                 // Rows written before this process owned the partition
@@ -825,16 +831,19 @@ impl Projection {
         }
 
         // Archive: closed chunks, then the open one as it stands.
+        let mut chunk_row = std::mem::take(&mut self.archive_row);
         for (start, chunk) in pending.archive_closed.iter().chain([&state.archive]) {
-            if chunk.records.is_empty() {
+            if chunk.is_empty() {
                 continue;
             }
+            chunk.encode_row_into(&mut chunk_row);
             batch.put_cf(
                 store.cf(cf::ARCHIVE),
                 Key::new().u32(partition).u64(*start).build(),
-                rows.encode(chunk)?,
+                &chunk_row,
             );
         }
+        self.archive_row = chunk_row;
         // Dedupe chunks: closed ones are final; the open one is rewritten.
         for (start, chunk) in &pending.seen_closed {
             batch.put_cf(
@@ -966,17 +975,18 @@ impl PartitionProjection {
     fn archive(&mut self, record: &RawRecord<'_>) {
         let start = chunk_start(record.offset, ARCHIVE_CHUNK_RECORDS);
         if start != self.archive.0 {
-            let closed = std::mem::replace(&mut self.archive, (start, ArchiveChunk::default()));
-            if !closed.1.records.is_empty() {
+            let closed =
+                std::mem::replace(&mut self.archive, (start, ArchiveChunkBuilder::default()));
+            if !closed.1.is_empty() {
                 self.pending.archive_closed.push(closed);
             }
         }
-        self.archive.1.records.push(ArchivedRecord {
-            offset: record.offset,
-            timestamp_ms: record.timestamp_ms,
-            key: record.key.map(<[u8]>::to_vec),
-            payload: record.payload.map(<[u8]>::to_vec),
-        });
+        self.archive.1.push(
+            record.offset,
+            record.timestamp_ms,
+            record.key,
+            record.payload,
+        );
     }
 
     fn record_effects(

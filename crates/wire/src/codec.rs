@@ -255,6 +255,13 @@ impl<'a> RowWriter<'a> {
         RowWriter { out }
     }
 
+    /// Appends fields to `out` without a header: for a part of a row built
+    /// ahead of the rest (an archive chunk's records, encoded as they arrive,
+    /// put after the header and the chunk's length at the flush).
+    pub fn fields(out: &'a mut Vec<u8>) -> RowWriter<'a> {
+        RowWriter { out }
+    }
+
     /// Any unsigned integer (`u16`, `u32`, `u64`, `usize`: the same bytes for the
     /// same value), and collection and string lengths.
     #[inline]
