@@ -9,7 +9,9 @@
 # Why a cache and its own target dir: a cold build takes several CPU-minutes
 # (tansu pulls in a large dependency tree); building it in the cache, with a
 # target dir of its own, keeps the workspace's target dir untouched and lets
-# later runs (CI on a kept machine, the next session) reuse it.
+# later runs (CI on a kept machine, the next session) reuse the binary. The
+# target dir is removed after a successful install (disk, not time: a CI run
+# once failed with a full disk).
 #
 # Default features contain no storage engine at all (the broker then fails at
 # start); `dynostore` provides `memory://`.
@@ -45,4 +47,7 @@ cargo install tansu \
     --target-dir "$target_dir"
 
 "$bin" --version || true
+# The build's target dir (about 1.3 GiB) is of no further use once the binary
+# is installed: the check at the top returns before any build.
+rm -rf "$target_dir"
 echo "tansu installed: $bin"
