@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use stockline_domain::{Event, LogTime};
 use stockline_engine::{EventPublisher, Positions};
 use stockline_kafka::{
-    Brokers, EmbeddedBroker, KafkaSettings, OutgoingRecord, RecordProducer, TansuBroker,
-    TopicNames, TopicSpec, ensure_topics, unique_name,
+    Brokers, EmbeddedBroker, KafkaSettings, OutgoingRecord, RecordProducer,
+    TANSU_FETCH_WAIT_MAX_MS, TansuBroker, TopicNames, TopicSpec, ensure_topics, unique_name,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,7 @@ impl TestBroker {
             },
             partitions,
             verify_high_watermarks_by_reading: kind == BrokerKind::Tansu,
+            fetch_wait_max_ms: (kind == BrokerKind::Tansu).then_some(TANSU_FETCH_WAIT_MAX_MS),
             ..KafkaSettings::default()
         };
         let broker = TestBroker {

@@ -203,6 +203,10 @@ fn stockline_run_rss(
         .env("STOCKLINE_KAFKA__BROKERS", bootstrap)
         .env("STOCKLINE_KAFKA__PARTITIONS", partitions.to_string())
         .env("STOCKLINE_KAFKA__VERIFY_HIGH_WATERMARKS_BY_READING", "true")
+        .env(
+            "STOCKLINE_KAFKA__FETCH_WAIT_MAX_MS",
+            stockline_kafka::TANSU_FETCH_WAIT_MAX_MS.to_string(),
+        )
         .env("STOCKLINE_KAFKA__TOPICS__EVENTS", topic)
         .env(
             "STOCKLINE_KAFKA__TOPICS__DEAD_LETTERS",

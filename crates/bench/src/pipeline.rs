@@ -15,8 +15,8 @@ use stockline_domain::{Ledger, LogTime, fold};
 use stockline_engine::{EventPublisher, Positions, ProjectorSettings, spawn_projector};
 use stockline_kafka::{
     AssignmentChange, Brokers, EmbeddedBroker, FromBeginning, KafkaSettings, OutgoingRecord,
-    PartitionConsumer, RecordProducer, TansuBroker, TopicSpec, ensure_topics, partition_for_key,
-    topic_watermarks, unique_name,
+    PartitionConsumer, RecordProducer, TANSU_FETCH_WAIT_MAX_MS, TansuBroker, TopicSpec,
+    ensure_topics, partition_for_key, topic_watermarks, unique_name,
 };
 use stockline_store::{OpenMode, Projection, RawRecord, Store};
 use stockline_wire::codec::decode_event;
@@ -281,8 +281,10 @@ pub fn kafka_settings(
         properties: properties.iter().cloned().collect(),
         brokers: bootstrap.map(str::to_owned),
         partitions,
-        // tansu 0.6 understates high watermarks (crates/kafka/README.md).
+        // tansu 0.6 understates high watermarks and holds every fetch for
+        // the whole wait (crates/kafka/README.md).
         verify_high_watermarks_by_reading: bootstrap.is_some(),
+        fetch_wait_max_ms: bootstrap.map(|_| TANSU_FETCH_WAIT_MAX_MS),
         ..KafkaSettings::default()
     };
     settings.topics.events = topic.to_owned();

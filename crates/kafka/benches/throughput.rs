@@ -177,6 +177,7 @@ fn main() {
             let settings = KafkaSettings {
                 brokers: Some(tansu.bootstrap_servers().to_owned()),
                 verify_high_watermarks_by_reading: true,
+                fetch_wait_max_ms: Some(stockline_kafka::TANSU_FETCH_WAIT_MAX_MS),
                 properties,
                 ..KafkaSettings::default()
             };

@@ -62,6 +62,16 @@ pub struct KafkaSettings {
     /// broker. tansu 0.6.0 needs true: it answers ListOffsets with the
     /// newest batch's base offset + 1, ignoring the batch's other records.
     pub verify_high_watermarks_by_reading: bool,
+    /// Longest a consumer's fetch may wait on the broker for records
+    /// (`fetch.wait.max.ms`). `None` (the default): 100 ms on an external
+    /// cluster, 1 ms on the embedded broker. Apache Kafka answers as soon as
+    /// records are there, so the value only bounds an idle fetch. tansu 0.6.0
+    /// and the embedded mock cluster hold every fetch for the whole wait, data
+    /// or not: with them the wait bounds both the latency of the log's tail and
+    /// (a fetch returns at most 5 MiB on tansu) the rate of catching up. Use
+    /// [`crate::tansu::TANSU_FETCH_WAIT_MAX_MS`] with tansu. A
+    /// `fetch.wait.max.ms` in `properties` overrides this.
+    pub fetch_wait_max_ms: Option<u64>,
 }
 
 impl Default for KafkaSettings {
@@ -78,6 +88,7 @@ impl Default for KafkaSettings {
             request_timeout_ms: 10_000,
             client_id: "stockline".to_owned(),
             verify_high_watermarks_by_reading: false,
+            fetch_wait_max_ms: None,
         }
     }
 }

@@ -552,18 +552,42 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
-/// `fetch.wait.max.ms` of group consumers on the embedded broker (see
-/// [`PartitionConsumer::subscribe`]).
+/// `fetch.wait.max.ms` of consumers on the embedded broker unless the
+/// settings say otherwise. librdkafka's mock cluster answers a fetch that
+/// finds no new data only after the whole wait, even if records are produced
+/// meanwhile (rdkafka_mock_handlers.c: "we should cut the wait short [...] but
+/// that is too much of a hassle"). With 100 ms, the tail of the log, hence a
+/// hold's decision, was seen up to 100 ms late. An empty in-process fetch every
+/// millisecond costs about 4% of a core at rest; 1 ms rather than 2 ms takes
+/// about 1 ms off a hold's decision (docs/benchmarks.md).
 pub(crate) const EMBEDDED_FETCH_WAIT_MS: u64 = 1;
 
-/// Consumer tuning shared by the group consumer and the range reader.
-pub(crate) fn fetch_tuning() -> [(&'static str, String); 6] {
+/// `fetch.wait.max.ms` of consumers on an external cluster unless the
+/// settings say otherwise. Apache Kafka answers as soon as `fetch.min.bytes`
+/// (1) is there, so this only bounds a fetch on an idle partition: the
+/// broker's request is not held open longer than 100 ms (librdkafka's default
+/// is 500).
+pub(crate) const CLUSTER_FETCH_WAIT_MS: u64 = 100;
+
+/// The `fetch.wait.max.ms` consumers of `brokers` use: the settings' value,
+/// else the broker kind's default.
+pub(crate) fn fetch_wait_max_ms(brokers: &Brokers, settings: &KafkaSettings) -> u64 {
+    settings
+        .fetch_wait_max_ms
+        .unwrap_or(if brokers.is_embedded() {
+            EMBEDDED_FETCH_WAIT_MS
+        } else {
+            CLUSTER_FETCH_WAIT_MS
+        })
+}
+
+/// Consumer tuning shared by the group consumer, its watermark probe and the
+/// range reader. `properties` can still override each of these.
+pub(crate) fn fetch_tuning(fetch_wait_max_ms: u64) -> [(&'static str, String); 6] {
     [
-        // Return a fetch as soon as anything is there, but do not hold the
-        // broker's request open longer than 100 ms (default 500): the tail
-        // of the log is what decides holds, so latency matters there, while
-        // catching up is driven by prefetch, not by these two.
-        ("fetch.wait.max.ms", "100".to_owned()),
+        // Return a fetch as soon as anything is there (see the two
+        // constants above for the wait).
+        ("fetch.wait.max.ms", fetch_wait_max_ms.to_string()),
         ("fetch.min.bytes", "1".to_owned()),
         // Larger per-partition fetches (default 1 MiB) cut round trips
         // while catching up on a backlog of small records.
@@ -659,24 +683,7 @@ impl PartitionConsumer {
                 code: None,
             });
         }
-        let mut tuning = fetch_tuning();
-        if brokers.is_embedded() {
-            // librdkafka's mock cluster answers a fetch that finds no new data
-            // only after the whole fetch.wait.max.ms, even if records are
-            // produced meanwhile (rdkafka_mock_handlers.c: "we should cut the
-            // wait short [...] but that is too much of a hassle"). A real
-            // broker answers as soon as data arrives. With 100 ms, the tail
-            // of the log, hence a hold's decision, was seen up to 100 ms
-            // late. An empty in-process fetch every millisecond costs about
-            // 4% of a core at rest; 1 ms rather than 2 ms takes about 1 ms off
-            // a hold's decision (docs/benchmarks.md). `properties` can still
-            // override it.
-            for (key, value) in &mut tuning {
-                if *key == "fetch.wait.max.ms" {
-                    *value = EMBEDDED_FETCH_WAIT_MS.to_string();
-                }
-            }
-        }
+        let tuning = fetch_tuning(fetch_wait_max_ms(brokers, settings));
         let config = settings
             .client_config(
                 brokers.bootstrap_servers(),
@@ -691,7 +698,7 @@ impl PartitionConsumer {
             .client_config(
                 brokers.bootstrap_servers(),
                 "probe",
-                &fetch_tuning(),
+                &tuning,
                 &consumer_reserved(&probe_group, false),
             )
             .map_err(|e| ConsumeError::from_config(&e))?;

@@ -43,4 +43,4 @@ pub use partitioner::partition_for_key;
 pub use producer::{PendingDelivery, ProduceError, ProducerStats, RecordProducer};
 pub use reader::{PartitionRange, RangeReader, read_all, topic_watermarks};
 pub use record::{ConsumedRecord, OutgoingRecord, RecordHeader, RecordPosition, TimestampKind};
-pub use tansu::{TansuBroker, TansuError, unique_name};
+pub use tansu::{TANSU_FETCH_WAIT_MAX_MS, TansuBroker, TansuError, unique_name};

@@ -20,6 +20,18 @@ use thiserror::Error;
 pub const TANSU_BIN_ENV: &str = "STOCKLINE_TANSU_BIN";
 /// Where `scripts/install-tansu.sh` installs tansu, under the cache dir.
 pub const TANSU_CACHE_SUBDIR: &str = "stockline/tansu-0.6.0-dynostore/bin/tansu";
+/// `fetch.wait.max.ms` for consumers of tansu 0.6.0
+/// ([`crate::KafkaSettings::fetch_wait_max_ms`]). Its fetch handler
+/// (tansu-storage 0.6.0, `src/service/fetch.rs`, `FetchService::fetch`) sleeps
+/// for the rest of the request's wait after every pass, records found or not,
+/// and fills a response (at most 5 MiB) partition by partition: every fetch
+/// takes the whole wait. Measured with 1M records of 8 partitions
+/// (docs/benchmarks.md, 2026-12-07): a consumer that does nothing read
+/// 410K records/s with 100 ms, 1.66-1.86M/s with 10 ms, 1.25-1.32M/s with 20 ms
+/// and 1.54-1.86M/s with 5 ms; the projector caught up at 250-280K events/s with
+/// 100 ms and 300-330K/s with 10 ms. An idle consumer then sends 100 fetches a
+/// second.
+pub const TANSU_FETCH_WAIT_MAX_MS: u64 = 10;
 /// Bound on the wait for a fresh broker to answer a metadata request.
 const READY_TIMEOUT_MS: u64 = 30_000;
 /// Metadata timeout of one readiness probe.
