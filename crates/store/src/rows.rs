@@ -410,22 +410,29 @@ mod tests {
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300))
     }
 
+    /// (offset, timestamp, key, payload) of archived records.
+    type ArchivedTuple = (u64, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+    fn archive_chunk_of(records: &[ArchivedTuple]) -> ArchiveChunk {
+        ArchiveChunk {
+            records: records
+                .iter()
+                .map(|(offset, timestamp_ms, key, payload)| ArchivedRecord {
+                    offset: *offset,
+                    timestamp_ms: *timestamp_ms,
+                    key: key.clone(),
+                    payload: payload.clone(),
+                })
+                .collect(),
+        }
+    }
+
     proptest! {
         #[test]
         fn byte_strings_encode_as_they_did_as_sequences(
             records in proptest::collection::vec((any::<u64>(), any::<i64>(), bytes(), bytes()), 0..8),
         ) {
-            let chunk = ArchiveChunk {
-                records: records
-                    .iter()
-                    .map(|(offset, timestamp_ms, key, payload)| ArchivedRecord {
-                        offset: *offset,
-                        timestamp_ms: *timestamp_ms,
-                        key: key.clone(),
-                        payload: payload.clone(),
-                    })
-                    .collect(),
-            };
+            let chunk = archive_chunk_of(&records);
             let sequences = SequenceChunk {
                 records: records
                     .into_iter()
@@ -446,17 +453,7 @@ mod tests {
         fn archive_chunks_built_as_records_arrive_encode_as_serde_does(
             records in proptest::collection::vec((any::<u64>(), any::<i64>(), bytes(), bytes()), 0..8),
         ) {
-            let chunk = ArchiveChunk {
-                records: records
-                    .into_iter()
-                    .map(|(offset, timestamp_ms, key, payload)| ArchivedRecord {
-                        offset,
-                        timestamp_ms,
-                        key,
-                        payload,
-                    })
-                    .collect(),
-            };
+            let chunk = archive_chunk_of(&records);
             let builder = ArchiveChunkBuilder::from_chunk(&chunk);
             prop_assert_eq!(builder.len(), chunk.records.len() as u64);
             prop_assert_eq!(builder.is_empty(), chunk.records.is_empty());
