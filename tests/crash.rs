@@ -179,6 +179,14 @@ impl Launcher {
                 "STOCKLINE_KAFKA__VERIFY_HIGH_WATERMARKS_BY_READING",
                 "true".to_owned(),
             ),
+            // tansu holds every fetch for the whole wait (crates/kafka/README.md).
+            (
+                "STOCKLINE_KAFKA__FETCH_WAIT_MAX_MS",
+                settings
+                    .fetch_wait_max_ms
+                    .expect("the tansu test broker sets a fetch wait")
+                    .to_string(),
+            ),
             // Confirming watermarks by reading (tansu) reads the partitions' tails
             // until they stay quiet for 500 ms, bounded by this timeout; under this
             // test's continuous production they never do, so every start would wait
