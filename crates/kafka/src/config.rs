@@ -143,12 +143,16 @@ pub(crate) struct Reserved<'a> {
     pub why: &'static str,
 }
 
+/// librdkafka's maximum for `fetch.wait.max.ms`.
+const FETCH_WAIT_MAX_MS_MAX: u64 = 300_000;
+
 impl KafkaSettings {
     /// Checks the numeric settings.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] for a zero partition count, replication
-    /// factor or in-flight bound, or a partition count above `i32::MAX`.
+    /// factor or in-flight bound, a partition count above `i32::MAX`, or a
+    /// fetch wait outside 1..=300,000 ms.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.partitions == 0 || i32::try_from(self.partitions).is_err() {
             return Err(ConfigError::Invalid {
@@ -174,6 +178,17 @@ impl KafkaSettings {
             return Err(ConfigError::Invalid {
                 name: "max_buffered_kbytes",
                 why: "must be between 1 and 2,147,483,647".to_owned(),
+            });
+        }
+        if let Some(wait_ms) = self.fetch_wait_max_ms
+            && !(1..=FETCH_WAIT_MAX_MS_MAX).contains(&wait_ms)
+        {
+            // 0 would make a consumer of tansu or of the embedded broker (both
+            // hold a fetch for the whole wait) fetch in a busy loop; librdkafka
+            // refuses more than 300,000.
+            return Err(ConfigError::Invalid {
+                name: "fetch_wait_max_ms",
+                why: format!("must be between 1 and {FETCH_WAIT_MAX_MS_MAX}"),
             });
         }
         Ok(())
@@ -263,6 +278,35 @@ mod tests {
             .client_config("localhost:9092", "t", &[], &reserved)
             .expect("same value accepted");
         assert_eq!(config.get("acks"), Some("all"));
+    }
+
+    #[test]
+    fn the_fetch_wait_is_checked_and_defaults_by_broker_kind() {
+        let cluster = crate::Brokers::External("b:1".to_owned());
+        let mut s = KafkaSettings::default();
+        assert_eq!(crate::consumer::fetch_wait_max_ms(&cluster, &s), 100);
+        s.fetch_wait_max_ms = Some(crate::TANSU_FETCH_WAIT_MAX_MS);
+        assert!(s.validate().is_ok());
+        assert_eq!(crate::consumer::fetch_wait_max_ms(&cluster, &s), 10);
+        let tuning = crate::consumer::fetch_tuning(10);
+        let config = s.client_config("b:1", "c", &tuning, &[]).expect("valid");
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));
+        for invalid in [0, FETCH_WAIT_MAX_MS_MAX + 1] {
+            s.fetch_wait_max_ms = Some(invalid);
+            let err = s.validate().expect_err("out of range");
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "fetch_wait_max_ms",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        s.fetch_wait_max_ms = Some(FETCH_WAIT_MAX_MS_MAX);
+        assert!(s.validate().is_ok());
     }
 
     #[test]
