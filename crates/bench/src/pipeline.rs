@@ -232,6 +232,21 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                     &topic,
                     &args.kafka_properties,
                 );
+                println!(
+                    "tansu: consumers' fetch.wait.max.ms {} ms (tansu holds every fetch for the \
+                     whole wait and returns at most 5 MiB: with Stockline's cluster default of \
+                     100 ms, raw consume would be capped near 5 MiB per 100 ms; \
+                     crates/kafka/README.md)",
+                    // A `--kafka-property` overrides the setting.
+                    settings
+                        .properties
+                        .get("fetch.wait.max.ms")
+                        .cloned()
+                        .unwrap_or_else(|| settings
+                            .fetch_wait_max_ms
+                            .unwrap_or(TANSU_FETCH_WAIT_MAX_MS)
+                            .to_string())
+                );
                 let mut f = measure(&rt, "tansu", &brokers, &settings, &records, &projector)?;
                 if !args.no_rss {
                     let ends = ends_of(&rt, &brokers, &settings, &topic)?;
