@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use stockline_domain::{Event, LogTime};
 use stockline_engine::{EventPublisher, Positions};
 use stockline_kafka::{
-    Brokers, EmbeddedBroker, KafkaSettings, OutgoingRecord, RecordProducer,
-    TANSU_FETCH_WAIT_MAX_MS, TansuBroker, TopicNames, TopicSpec, ensure_topics, unique_name,
+    Brokers, EmbeddedBroker, KafkaSettings, OutgoingRecord, RecordProducer, TansuBroker,
+    TopicNames, TopicSpec, ensure_topics, unique_name,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,19 +47,16 @@ impl TestBroker {
             }
         };
         let settings = KafkaSettings {
-            brokers: match &brokers {
-                Brokers::External(list) => Some(list.clone()),
-                Brokers::Embedded(_) => None,
-            },
             topics: TopicNames {
                 events: unique_name("events"),
                 dead_letters: unique_name("dead-letters"),
                 notifications: unique_name("notifications"),
             },
             partitions,
-            verify_high_watermarks_by_reading: kind == BrokerKind::Tansu,
-            fetch_wait_max_ms: (kind == BrokerKind::Tansu).then_some(TANSU_FETCH_WAIT_MAX_MS),
-            ..KafkaSettings::default()
+            ..match &brokers {
+                Brokers::External(list) => KafkaSettings::for_tansu(list),
+                Brokers::Embedded(_) => KafkaSettings::default(),
+            }
         };
         let broker = TestBroker {
             kind,

@@ -15,8 +15,8 @@ use stockline_domain::{Ledger, LogTime, fold};
 use stockline_engine::{EventPublisher, Positions, ProjectorSettings, spawn_projector};
 use stockline_kafka::{
     AssignmentChange, Brokers, EmbeddedBroker, FromBeginning, KafkaSettings, OutgoingRecord,
-    PartitionConsumer, RecordProducer, TANSU_FETCH_WAIT_MAX_MS, TansuBroker, TopicSpec,
-    ensure_topics, partition_for_key, topic_watermarks, unique_name,
+    PartitionConsumer, RecordProducer, TansuBroker, TopicSpec, ensure_topics, partition_for_key,
+    topic_watermarks, unique_name,
 };
 use stockline_store::{OpenMode, Projection, RawRecord, Store};
 use stockline_wire::codec::decode_event;
@@ -242,10 +242,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                         .properties
                         .get("fetch.wait.max.ms")
                         .cloned()
-                        .unwrap_or_else(|| settings
-                            .fetch_wait_max_ms
-                            .unwrap_or(TANSU_FETCH_WAIT_MAX_MS)
-                            .to_string())
+                        .unwrap_or_else(|| settings.fetch_wait_ms(&brokers).to_string())
                 );
                 let mut f = measure(&rt, "tansu", &brokers, &settings, &records, &projector)?;
                 if !args.no_rss {
@@ -292,15 +289,12 @@ pub fn kafka_settings(
     topic: &str,
     properties: &[(String, String)],
 ) -> KafkaSettings {
+    // An external broker here is tansu, with its workarounds
+    // (crates/kafka/README.md).
     let mut settings = KafkaSettings {
         properties: properties.iter().cloned().collect(),
-        brokers: bootstrap.map(str::to_owned),
         partitions,
-        // tansu 0.6 understates high watermarks and holds every fetch for
-        // the whole wait (crates/kafka/README.md).
-        verify_high_watermarks_by_reading: bootstrap.is_some(),
-        fetch_wait_max_ms: bootstrap.map(|_| TANSU_FETCH_WAIT_MAX_MS),
-        ..KafkaSettings::default()
+        ..bootstrap.map_or_else(KafkaSettings::default, KafkaSettings::for_tansu)
     };
     settings.topics.events = topic.to_owned();
     settings

@@ -175,11 +175,8 @@ fn main() {
         Ok(tansu) => {
             let brokers = Brokers::External(tansu.bootstrap_servers().to_owned());
             let settings = KafkaSettings {
-                brokers: Some(tansu.bootstrap_servers().to_owned()),
-                verify_high_watermarks_by_reading: true,
-                fetch_wait_max_ms: Some(stockline_kafka::TANSU_FETCH_WAIT_MAX_MS),
                 properties,
-                ..KafkaSettings::default()
+                ..KafkaSettings::for_tansu(tansu.bootstrap_servers())
             };
             let figures = run("tansu", &brokers, &settings, records);
             report("tansu", &figures);

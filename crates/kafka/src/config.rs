@@ -10,6 +10,9 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::brokers::Brokers;
+use crate::consumer::{CLUSTER_FETCH_WAIT_MS, EMBEDDED_FETCH_WAIT_MS};
+
 /// Default number of partitions of the topics Stockline creates.
 pub const DEFAULT_PARTITIONS: u32 = 8;
 /// Default bound on records handed to librdkafka and not yet acknowledged.
@@ -147,6 +150,32 @@ pub(crate) struct Reserved<'a> {
 const FETCH_WAIT_MAX_MS_MAX: u64 = 300_000;
 
 impl KafkaSettings {
+    /// Settings for a tansu 0.6.0 broker at `bootstrap_servers`, with the
+    /// workarounds for its deviations from Kafka (crates/kafka/README.md):
+    /// watermarks confirmed by reading, and a short fetch wait
+    /// ([`crate::tansu::TANSU_FETCH_WAIT_MAX_MS`]). The rest are defaults.
+    #[must_use]
+    pub fn for_tansu(bootstrap_servers: &str) -> KafkaSettings {
+        KafkaSettings {
+            brokers: Some(bootstrap_servers.to_owned()),
+            verify_high_watermarks_by_reading: true,
+            fetch_wait_max_ms: Some(crate::tansu::TANSU_FETCH_WAIT_MAX_MS),
+            ..KafkaSettings::default()
+        }
+    }
+
+    /// The `fetch.wait.max.ms` consumers of `brokers` use: `fetch_wait_max_ms`,
+    /// else the broker kind's default (a `fetch.wait.max.ms` in `properties`
+    /// still overrides it in the client's configuration).
+    #[must_use]
+    pub fn fetch_wait_ms(&self, brokers: &Brokers) -> u64 {
+        self.fetch_wait_max_ms.unwrap_or(if brokers.is_embedded() {
+            EMBEDDED_FETCH_WAIT_MS
+        } else {
+            CLUSTER_FETCH_WAIT_MS
+        })
+    }
+
     /// Checks the numeric settings.
     ///
     /// # Errors
@@ -284,10 +313,11 @@ mod tests {
     fn the_fetch_wait_is_checked_and_defaults_by_broker_kind() {
         let cluster = crate::Brokers::External("b:1".to_owned());
         let mut s = KafkaSettings::default();
-        assert_eq!(crate::consumer::fetch_wait_max_ms(&cluster, &s), 100);
+        assert_eq!(s.fetch_wait_ms(&cluster), 100);
         s.fetch_wait_max_ms = Some(crate::TANSU_FETCH_WAIT_MAX_MS);
         assert!(s.validate().is_ok());
-        assert_eq!(crate::consumer::fetch_wait_max_ms(&cluster, &s), 10);
+        assert_eq!(s.fetch_wait_ms(&cluster), 10);
+        assert_eq!(KafkaSettings::for_tansu("b:1").fetch_wait_ms(&cluster), 10);
         let tuning = crate::consumer::fetch_tuning(10);
         let config = s.client_config("b:1", "c", &tuning, &[]).expect("valid");
         assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));

@@ -569,18 +569,6 @@ pub(crate) const EMBEDDED_FETCH_WAIT_MS: u64 = 1;
 /// is 500).
 pub(crate) const CLUSTER_FETCH_WAIT_MS: u64 = 100;
 
-/// The `fetch.wait.max.ms` consumers of `brokers` use: the settings' value,
-/// else the broker kind's default.
-pub(crate) fn fetch_wait_max_ms(brokers: &Brokers, settings: &KafkaSettings) -> u64 {
-    settings
-        .fetch_wait_max_ms
-        .unwrap_or(if brokers.is_embedded() {
-            EMBEDDED_FETCH_WAIT_MS
-        } else {
-            CLUSTER_FETCH_WAIT_MS
-        })
-}
-
 /// Consumer tuning shared by the group consumer, its watermark probe and the
 /// range reader. `properties` can still override each of these.
 pub(crate) fn fetch_tuning(fetch_wait_max_ms: u64) -> [(&'static str, String); 6] {
@@ -683,7 +671,7 @@ impl PartitionConsumer {
                 code: None,
             });
         }
-        let tuning = fetch_tuning(fetch_wait_max_ms(brokers, settings));
+        let tuning = fetch_tuning(settings.fetch_wait_ms(brokers));
         let config = settings
             .client_config(
                 brokers.bootstrap_servers(),

@@ -12,7 +12,7 @@ use crate::brokers::Brokers;
 use crate::config::KafkaSettings;
 use crate::consumer::{
     ConsumeError, PartitionWatermarks, PositionProblem, StartPositions, consumer_reserved,
-    fetch_tuning, fetch_wait_max_ms, high_watermarks_of,
+    fetch_tuning, high_watermarks_of,
 };
 use crate::record::{ConsumedRecord, from_message};
 use crate::tansu::unique_name;
@@ -323,7 +323,7 @@ fn reader_consumer(
         .client_config(
             brokers.bootstrap_servers(),
             "reader",
-            &fetch_tuning(fetch_wait_max_ms(brokers, settings)),
+            &fetch_tuning(settings.fetch_wait_ms(brokers)),
             &consumer_reserved(&group_id, false),
         )
         .map_err(|e| ConsumeError::BadInput {

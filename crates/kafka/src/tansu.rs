@@ -26,11 +26,15 @@ pub const TANSU_CACHE_SUBDIR: &str = "stockline/tansu-0.6.0-dynostore/bin/tansu"
 /// for the rest of the request's wait after every pass, records found or not,
 /// and fills a response (at most 5 MiB) partition by partition: every fetch
 /// takes the whole wait. Measured with 1M records of 8 partitions
-/// (docs/benchmarks.md, 2026-12-07): a consumer that does nothing read
-/// 410K records/s with 100 ms, 1.66-1.86M/s with 10 ms, 1.25-1.32M/s with 20 ms
-/// and 1.54-1.86M/s with 5 ms; the projector caught up at 250-280K events/s with
-/// 100 ms and 300-330K/s with 10 ms. An idle consumer then sends 100 fetches a
-/// second.
+/// (docs/benchmarks.md, 2026-12-07 afternoon): a consumer that does nothing
+/// read 405K-419K records/s with 100 ms, 1.30-1.86M/s with 10 ms, 1.25-1.32M/s
+/// with 20 ms; the projector's own rate hardly changed (interleaved: 250-323K
+/// events/s with 100 ms, 266-315K/s with 10 ms), while the log's tail is seen
+/// within 10 ms instead of 100. An idle consumer then sends 100 fetches a
+/// second (tansu 6.7% of a core instead of 1.2%). [`KafkaSettings::for_tansu`]
+/// sets it.
+///
+/// [`KafkaSettings::for_tansu`]: crate::KafkaSettings::for_tansu
 pub const TANSU_FETCH_WAIT_MAX_MS: u64 = 10;
 /// Bound on the wait for a fresh broker to answer a metadata request.
 const READY_TIMEOUT_MS: u64 = 30_000;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use stockline_kafka::{
     AssignmentChange, Brokers, ConsumeError, ConsumedRecord, EmbeddedBroker, KafkaSettings,
-    OutgoingRecord, PartitionConsumer, RecordPosition, RecordProducer, StartPositions,
-    TANSU_FETCH_WAIT_MAX_MS, TansuBroker, TopicSpec, ensure_topics, unique_name,
+    OutgoingRecord, PartitionConsumer, RecordPosition, RecordProducer, StartPositions, TansuBroker,
+    TopicSpec, ensure_topics, unique_name,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,17 +112,12 @@ pub fn run(kind: Kind, scenario: impl FnOnce(&Env)) {
             )
         }
     };
-    let settings = KafkaSettings {
-        brokers: match &brokers {
-            Brokers::External(list) => Some(list.clone()),
-            Brokers::Embedded(_) => None,
-        },
-        // tansu 0.6.0 answers ListOffsets with the newest batch's base
-        // offset + 1: confirm watermarks by reading there.
-        verify_high_watermarks_by_reading: kind == Kind::Tansu,
-        // tansu 0.6.0 holds every fetch for the whole wait.
-        fetch_wait_max_ms: (kind == Kind::Tansu).then_some(TANSU_FETCH_WAIT_MAX_MS),
-        ..KafkaSettings::default()
+    // With tansu, its workarounds: watermarks confirmed by reading (its
+    // ListOffsets answers the newest batch's base offset + 1) and a short
+    // fetch wait (it holds every fetch for the whole wait).
+    let settings = match &brokers {
+        Brokers::External(list) => KafkaSettings::for_tansu(list),
+        Brokers::Embedded(_) => KafkaSettings::default(),
     };
     let env = Env {
         kind,
