@@ -177,7 +177,7 @@ impl Launcher {
             ("STOCKLINE_KAFKA__PARTITIONS", PARTITIONS.to_string()),
             (
                 "STOCKLINE_KAFKA__VERIFY_HIGH_WATERMARKS_BY_READING",
-                "true".to_owned(),
+                settings.verify_high_watermarks_by_reading.to_string(),
             ),
             // tansu holds every fetch for the whole wait (crates/kafka/README.md).
             (

@@ -19,7 +19,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use stockline_engine::{EventPublisher, Positions, ProjectorSettings, spawn_projector};
 use stockline_kafka::{
-    Brokers, EmbeddedBroker, RecordProducer, TopicSpec, ensure_topics, unique_name,
+    Brokers, EmbeddedBroker, KafkaSettings, RecordProducer, TopicSpec, ensure_topics, unique_name,
 };
 use stockline_store::{OpenMode, Store};
 
@@ -196,16 +196,23 @@ fn stockline_run_rss(
     ends: &Positions,
     projector: &ProjectorSettings,
 ) -> Result<ChildFigures> {
+    // tansu's workarounds, as the in-process runs have them.
+    let tansu = KafkaSettings::for_tansu(bootstrap);
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(bin)
         .arg("run")
         .env("STOCKLINE_DATA_DIR", dir.path())
         .env("STOCKLINE_KAFKA__BROKERS", bootstrap)
         .env("STOCKLINE_KAFKA__PARTITIONS", partitions.to_string())
-        .env("STOCKLINE_KAFKA__VERIFY_HIGH_WATERMARKS_BY_READING", "true")
+        .env(
+            "STOCKLINE_KAFKA__VERIFY_HIGH_WATERMARKS_BY_READING",
+            tansu.verify_high_watermarks_by_reading.to_string(),
+        )
         .env(
             "STOCKLINE_KAFKA__FETCH_WAIT_MAX_MS",
-            stockline_kafka::TANSU_FETCH_WAIT_MAX_MS.to_string(),
+            tansu
+                .fetch_wait_ms(&Brokers::External(bootstrap.to_owned()))
+                .to_string(),
         )
         .env("STOCKLINE_KAFKA__TOPICS__EVENTS", topic)
         .env(

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::brokers::Brokers;
-use crate::consumer::{CLUSTER_FETCH_WAIT_MS, EMBEDDED_FETCH_WAIT_MS};
 
 /// Default number of partitions of the topics Stockline creates.
 pub const DEFAULT_PARTITIONS: u32 = 8;
@@ -145,6 +144,23 @@ pub(crate) struct Reserved<'a> {
     pub value: &'a str,
     pub why: &'static str,
 }
+
+/// `fetch.wait.max.ms` of consumers on the embedded broker unless the
+/// settings say otherwise. librdkafka's mock cluster answers a fetch that
+/// finds no new data only after the whole wait, even if records are produced
+/// meanwhile (rdkafka_mock_handlers.c: "we should cut the wait short [...] but
+/// that is too much of a hassle"). With 100 ms, the tail of the log, hence a
+/// hold's decision, was seen up to 100 ms late. An empty in-process fetch every
+/// millisecond costs about 4% of a core at rest; 1 ms rather than 2 ms takes
+/// about 1 ms off a hold's decision (docs/benchmarks.md).
+const EMBEDDED_FETCH_WAIT_MS: u64 = 1;
+
+/// `fetch.wait.max.ms` of consumers on an external cluster unless the
+/// settings say otherwise. Apache Kafka answers as soon as `fetch.min.bytes`
+/// (1) is there, so this only bounds a fetch on an idle partition: the
+/// broker's request is not held open longer than 100 ms (librdkafka's default
+/// is 500).
+const CLUSTER_FETCH_WAIT_MS: u64 = 100;
 
 /// librdkafka's maximum for `fetch.wait.max.ms`.
 const FETCH_WAIT_MAX_MS_MAX: u64 = 300_000;

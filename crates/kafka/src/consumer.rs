@@ -552,29 +552,12 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
-/// `fetch.wait.max.ms` of consumers on the embedded broker unless the
-/// settings say otherwise. librdkafka's mock cluster answers a fetch that
-/// finds no new data only after the whole wait, even if records are produced
-/// meanwhile (rdkafka_mock_handlers.c: "we should cut the wait short [...] but
-/// that is too much of a hassle"). With 100 ms, the tail of the log, hence a
-/// hold's decision, was seen up to 100 ms late. An empty in-process fetch every
-/// millisecond costs about 4% of a core at rest; 1 ms rather than 2 ms takes
-/// about 1 ms off a hold's decision (docs/benchmarks.md).
-pub(crate) const EMBEDDED_FETCH_WAIT_MS: u64 = 1;
-
-/// `fetch.wait.max.ms` of consumers on an external cluster unless the
-/// settings say otherwise. Apache Kafka answers as soon as `fetch.min.bytes`
-/// (1) is there, so this only bounds a fetch on an idle partition: the
-/// broker's request is not held open longer than 100 ms (librdkafka's default
-/// is 500).
-pub(crate) const CLUSTER_FETCH_WAIT_MS: u64 = 100;
-
 /// Consumer tuning shared by the group consumer, its watermark probe and the
 /// range reader. `properties` can still override each of these.
 pub(crate) fn fetch_tuning(fetch_wait_max_ms: u64) -> [(&'static str, String); 6] {
     [
-        // Return a fetch as soon as anything is there (see the two
-        // constants above for the wait).
+        // Return a fetch as soon as anything is there (the wait:
+        // `KafkaSettings::fetch_wait_ms`).
         ("fetch.wait.max.ms", fetch_wait_max_ms.to_string()),
         ("fetch.min.bytes", "1".to_owned()),
         // Larger per-partition fetches (default 1 MiB) cut round trips
